@@ -1,0 +1,27 @@
+"""tinyconv: train small convolutional networks fast on CPU, with PyTorch's names.
+
+Hot loops are compiled (Cython + OpenMP) and reached through :mod:`tinyconv._kernels`.
+"""
+
+import os as _os
+import sys as _sys
+
+# OpenMP worker threads that spin after a parallel region steal the cores OpenBLAS needs for
+# the next matmul (and vice versa): measured 23x slower on 2 cores (DESIGN.md, section 3).
+# Threads that sleep right away cost a few microseconds per region instead. Must be set before
+# the OpenMP runtime loads; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import _kernels  # noqa: E402  (fails with a readable message if the build is missing)
+from ._parallel import get_num_threads, set_num_threads, show_config  # noqa: E402
+from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa
+from .ops.basic import (argmax, cat, exp, flatten, log, matmul, max, mean, min, permute,  # noqa
+                        reshape, sqrt, stack, sum, transpose, where)
+from .ops.pad import pad  # noqa: E402
+from .tensor import (Tensor, arange, default_generator, float32, float64, from_numpy,  # noqa
+                     full, int64, manual_seed, ones, ones_like, rand, randint, randn, tensor,
+                     zeros, zeros_like)
+from . import functional, nn  # noqa: E402,F401
+
+__version__ = "0.1.0"
+del _sys

@@ -1,0 +1,110 @@
+"""Thread count for tinyconv's kernels and for the BLAS calls made on its behalf.
+
+One knob: ``set_num_threads(n)`` sets the OpenMP thread count passed to every compiled kernel and,
+where the BLAS that numpy loaded can be found, its thread count too. The default is
+``OMP_NUM_THREADS`` if set, otherwise the number of cores this process may run on.
+"""
+
+import ctypes
+import os
+
+__all__ = ["set_num_threads", "get_num_threads", "show_config", "blas_info"]
+
+
+def _default_threads():
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_num_threads = _default_threads()
+_blas = None  # (name, path, set_fn, get_fn) once looked up; False when none found
+
+
+def _find_blas():
+    """Locate the OpenBLAS that numpy loaded and its thread-control functions.
+
+    Reads the shared objects mapped into this process (Linux) and looks for OpenBLAS's
+    ``*openblas_set_num_threads*`` symbol under the names numpy's wheels use.
+    """
+    global _blas
+    if _blas is not None:
+        return _blas
+    _blas = False
+    import numpy  # noqa: F401  (make sure numpy's BLAS is loaded)
+
+    paths = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                p = line.split()[-1]
+                name = os.path.basename(p).lower()
+                if "blas" in name and ".so" in name and p not in paths:
+                    paths.append(p)
+    except OSError:
+        return _blas
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for suffix in ("", "64_", "_64"):
+            for prefix in ("scipy_", ""):
+                setter = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype = [ctypes.c_int], None
+                    getter.argtypes, getter.restype = [], ctypes.c_int
+                    _blas = ("OpenBLAS", path, setter, getter)
+                    return _blas
+    return _blas
+
+
+def set_num_threads(n):
+    """Set the number of threads used by tinyconv's kernels and its BLAS calls."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
+    _num_threads = n
+    blas = _find_blas()
+    if blas:
+        blas[2](n)
+
+
+def get_num_threads():
+    """Return the number of threads tinyconv's kernels use."""
+    return _num_threads
+
+
+def blas_info():
+    """Return a short description of the BLAS numpy uses and its current thread count."""
+    blas = _find_blas()
+    if not blas:
+        return "not found (numpy's BLAS threads are not controlled by tinyconv)"
+    return f"{blas[0]} ({os.path.basename(blas[1])}), {blas[3]()} threads"
+
+
+def show_config():
+    """Print what this build of tinyconv has: OpenMP, thread counts, BLAS."""
+    import numpy as np
+
+    from . import _kernels
+
+    print(f"tinyconv {_kernels.version()}")
+    print(f"  OpenMP:       {'on' if _kernels.openmp_enabled() else 'OFF (single-threaded build)'}")
+    print(f"  threads:      {get_num_threads()} (cores available: {_default_cores()})")
+    print(f"  BLAS:         {blas_info()}")
+    print(f"  numpy:        {np.__version__}")
+
+
+def _default_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()

@@ -1,0 +1,1 @@
+"""Differentiable operations, one module per family (shape rule + forward + backward)."""

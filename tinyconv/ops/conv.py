@@ -1,0 +1,335 @@
+"""Convolution and transposed convolution in 1, 2 and 3 spatial dimensions.
+
+Algorithm: im2col + GEMM, done on chunks of images so that the column buffer stays near cache
+size. Every spatial kernel is the 3-D one; 1-D and 2-D inputs are viewed with leading spatial
+dimensions of size 1. With ``x`` of shape (N, C, *S), weight (O, C/G, *k) and column buffer
+``col`` of shape (C*prod(k), nb*L) for a chunk of ``nb`` images with L output positions each::
+
+    out[n, g*Og:(g+1)*Og, :] = weight_g @ col_g        (per group g)
+    grad_weight_g += grad_out_g @ col_g.T
+    grad_col_g     = weight_g.T @ grad_out_g   -> col2im -> grad_input
+
+Output size along each spatial dimension (PyTorch's formula)::
+
+    out = floor((in + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1
+"""
+
+import numpy as np
+
+from .. import _kernels as K
+from ..autograd import Function
+from ._util import (check_float, check_nonnegative, check_positive, check_rank, ntuple, pad3,
+                    to5d)
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "conv_output_size", "conv_transpose_output_size"]
+
+# Bytes of column buffer per chunk: large enough for efficient GEMMs, small enough to stay
+# near the L2/L3 caches (a batch-sized buffer measured 1.5-2x slower, see DESIGN.md).
+COL_BUDGET = 4 << 20
+
+
+def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
+    """``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``."""
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0,
+                               dilation=1):
+    """``(size-1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1``."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+
+
+def _chunk(n, row_bytes):
+    return max(1, min(n, COL_BUDGET // max(row_bytes, 1)))
+
+
+class _Geometry:
+    """Everything about one convolution call that does not depend on the data."""
+
+    __slots__ = ("k", "s", "p", "d", "groups", "lo_extra")
+
+    def __init__(self, k, s, p, d, groups, lo_extra=None):
+        self.k, self.s, self.p, self.d, self.groups = k, s, p, d, groups
+        self.lo_extra = lo_extra  # per-dim extra right padding for asymmetric 'same'
+
+
+def _grouped(a, groups):
+    """(rows, cols) -> (groups, rows/groups, cols) view."""
+    return a.reshape(groups, a.shape[0] // groups, a.shape[1])
+
+
+class ConvNd(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, geo):
+        x5 = x.reshape(to5d(x.shape))
+        if geo.lo_extra is not None:
+            x5 = np.pad(x5, [(0, 0), (0, 0)] + [(0, e) for e in geo.lo_extra])
+        n, c = x5.shape[:2]
+        o, g = weight.shape[0], geo.groups
+        ksz = int(np.prod(geo.k))
+        out_sp = tuple(conv_output_size(i, k, s, p, d)
+                       for i, k, s, p, d in zip(x5.shape[2:], geo.k, geo.s, geo.p, geo.d))
+        L = int(np.prod(out_sp))
+        w = weight.reshape(g, o // g, (c // g) * ksz)
+        out = np.empty((n, o, L), dtype=x.dtype)
+        nb = _chunk(n, c * ksz * L * x.itemsize)
+        for n0 in range(0, n, nb):
+            col = K.im2col(x5[n0:n0 + nb], geo.k, geo.s, geo.p, geo.d)
+            y = np.matmul(w, _grouped(col, g)) if g > 1 else np.matmul(w[0], col)
+            out[n0:n0 + nb] = K.cols_to_nchw(y.reshape(o, -1, L), bias)
+        ctx.save_for_backward(x5, weight)
+        ctx.geo, ctx.has_bias, ctx.x_shape = geo, bias is not None, x.shape
+        return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
+
+    @staticmethod
+    def backward(ctx, gout):
+        x5, weight = ctx.saved_tensors
+        geo = ctx.geo
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        n, c = x5.shape[:2]
+        o, g = weight.shape[0], geo.groups
+        ksz = int(np.prod(geo.k))
+        gout = gout.reshape(n, o, -1)
+        L = gout.shape[2]
+        w = weight.reshape(g, o // g, (c // g) * ksz)
+        gx = np.empty(x5.shape, dtype=x5.dtype) if need_x else None
+        gw = np.zeros(w.shape, dtype=weight.dtype) if need_w else None
+        nb = _chunk(n, c * ksz * L * x5.itemsize)
+        for n0 in range(0, n, nb):
+            gcols = K.nchw_to_cols(gout[n0:n0 + nb]).reshape(g, o // g, -1)
+            if need_w:
+                col = _grouped(K.im2col(x5[n0:n0 + nb], geo.k, geo.s, geo.p, geo.d), g)
+                gw += np.matmul(gcols, col.transpose(0, 2, 1))
+            if need_x:
+                gcol = np.matmul(w.transpose(0, 2, 1), gcols).reshape(c * ksz, -1)
+                gx[n0:n0 + nb] = K.col2im(gcol, x5[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d)
+        if need_x and geo.lo_extra is not None:
+            gx = gx[(slice(None), slice(None)) + tuple(slice(0, s - e) for s, e in
+                                                       zip(gx.shape[2:], geo.lo_extra))]
+        gb = K.bias_grad(gout) if need_b else None
+        return (gx.reshape(ctx.x_shape) if need_x else None,
+                gw.reshape(weight.shape) if need_w else None, gb, None)
+
+
+class ConvTransposeNd(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, geo, out_sp):
+        x5 = x.reshape(to5d(x.shape))
+        n, c = x5.shape[:2]
+        g = geo.groups
+        o = weight.shape[1] * g
+        ksz = int(np.prod(geo.k))
+        Lin = int(np.prod(x5.shape[2:]))
+        out5 = (n, o) + pad3(out_sp, 1)
+        w = weight.reshape(g, c // g, (o // g) * ksz)
+        out = np.empty(out5, dtype=x.dtype)
+        nb = _chunk(n, o * ksz * Lin * x.itemsize)
+        for n0 in range(0, n, nb):
+            xc = K.nchw_to_cols(x5[n0:n0 + nb].reshape(-1, c, Lin)).reshape(g, c // g, -1)
+            col = np.matmul(w.transpose(0, 2, 1), xc).reshape(o * ksz, -1)
+            out[n0:n0 + nb] = K.col2im(col, (out[n0:n0 + nb].shape), geo.k, geo.s, geo.p, geo.d)
+        if bias is not None:
+            out += bias.reshape(1, o, 1, 1, 1)
+        ctx.save_for_backward(x5, weight)
+        ctx.geo, ctx.x_shape = geo, x.shape
+        return out.reshape((n, o) + tuple(out_sp))
+
+    @staticmethod
+    def backward(ctx, gout):
+        x5, weight = ctx.saved_tensors
+        geo = ctx.geo
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        n, c = x5.shape[:2]
+        g = geo.groups
+        o = weight.shape[1] * g
+        ksz = int(np.prod(geo.k))
+        Lin = int(np.prod(x5.shape[2:]))
+        g5 = gout.reshape((n, o) + pad3(gout.shape[2:], 1))
+        w = weight.reshape(g, c // g, (o // g) * ksz)
+        gx = np.empty((n, c, Lin), dtype=x5.dtype) if need_x else None
+        gw = np.zeros(w.shape, dtype=weight.dtype) if need_w else None
+        nb = _chunk(n, o * ksz * Lin * x5.itemsize)
+        for n0 in range(0, n, nb):
+            col = _grouped(K.im2col(g5[n0:n0 + nb], geo.k, geo.s, geo.p, geo.d), g)
+            if need_x:
+                y = np.matmul(w, col)
+                gx[n0:n0 + nb] = K.cols_to_nchw(y.reshape(c, -1, Lin), None)
+            if need_w:
+                xc = K.nchw_to_cols(x5[n0:n0 + nb].reshape(-1, c, Lin)).reshape(g, c // g, -1)
+                gw += np.matmul(xc, col.transpose(0, 2, 1))
+        gb = K.bias_grad(gout.reshape(n, o, -1)) if need_b else None
+        return (gx.reshape(ctx.x_shape) if need_x else None,
+                gw.reshape(weight.shape) if need_w else None, gb, None, None)
+
+
+def _conv_args(op, nd, x, weight, bias, stride, padding, dilation, groups, transposed=False):
+    """Validate a (transposed) convolution call; return (batched, k, s, d, groups)."""
+    check_float(x, "input", op)
+    check_float(weight, "weight", op)
+    batched = check_rank(x, nd, op)
+    shapes = f"(input {x.shape}, weight {weight.shape})"
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D, got shape {weight.shape}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but weight is {weight.dtype} {shapes}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    c = x.shape[1] if batched else x.shape[0]
+    k = tuple(weight.shape[2:])
+    s = ntuple(stride, nd, "stride", op)
+    d = ntuple(dilation, nd, "dilation", op)
+    check_positive(s, "stride", op)
+    check_positive(d, "dilation", op)
+    if transposed:
+        if weight.shape[0] != c:
+            raise ValueError(f"{op}: input has {c} channels but weight expects {weight.shape[0]} "
+                             f"{shapes}")
+        if c % groups:
+            raise ValueError(f"{op}: groups={groups} does not divide the {c} input channels "
+                             f"{shapes}")
+        out_c = weight.shape[1] * groups
+    else:
+        if c % groups:
+            raise ValueError(f"{op}: groups={groups} does not divide the {c} input channels "
+                             f"{shapes}")
+        if weight.shape[0] % groups:
+            raise ValueError(f"{op}: groups={groups} does not divide the {weight.shape[0]} output "
+                             f"channels {shapes}")
+        if weight.shape[1] * groups != c:
+            raise ValueError(f"{op}: input has {c} channels but weight expects "
+                             f"{weight.shape[1] * groups} {shapes}")
+        out_c = weight.shape[0]
+    if any(v == 0 for v in weight.shape):
+        raise ValueError(f"{op}: weight has an empty dimension {shapes}")
+    if bias is not None:
+        check_float(bias, "bias", op)
+        if bias.shape != (out_c,):
+            raise ValueError(f"{op}: bias must have shape ({out_c},), got {bias.shape} {shapes}")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"{op}: input is {x.dtype} but bias is {bias.dtype}")
+    return batched, k, s, d, groups
+
+
+def _padding(op, nd, padding, k, s, d):
+    """Resolve int/tuple/'same'/'valid'/'full' padding; returns (symmetric, extra_right)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * nd, None
+        if padding == "full":
+            return tuple(di * (ki - 1) for ki, di in zip(k, d)), None
+        if padding == "same":
+            if any(v != 1 for v in s):
+                raise ValueError(f"{op}: padding='same' is not supported for strided "
+                                 f"convolutions (stride {s})")
+            total = [di * (ki - 1) for ki, di in zip(k, d)]
+            lo = tuple(t // 2 for t in total)
+            extra = tuple(t - 2 * l for t, l in zip(total, lo))
+            return lo, (extra if any(extra) else None)
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'same', 'valid' or 'full', "
+                         f"got {padding!r}")
+    p = ntuple(padding, nd, "padding", op)
+    check_nonnegative(p, "padding", op)
+    return p, None
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    batched, k, s, d, groups = _conv_args(op, nd, input, weight, bias, stride, padding,
+                                          dilation, groups)
+    p, extra = _padding(op, nd, padding, k, s, d)
+    x = input if batched else input.unsqueeze(0)
+    sp = x.shape[2:]
+    ext = extra or (0,) * nd
+    padded = tuple(i + 2 * pi + e for i, pi, e in zip(sp, p, ext))
+    eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+    if any(pi < ei for pi, ei in zip(padded, eff)):
+        raise ValueError(f"{op}: kernel size (after dilation) {eff} is larger than the padded "
+                         f"input {padded} (input {input.shape}, weight {weight.shape})")
+    geo = _Geometry(pad3(k, 1), pad3(s, 1), pad3(p, 0), pad3(d, 1), groups,
+                    pad3(extra, 0) if extra else None)
+    y = ConvNd.apply(x, weight, bias, geo)
+    return y if batched else y.squeeze(0)
+
+
+def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups,
+                    dilation, output_size=None):
+    batched, k, s, d, groups = _conv_args(op, nd, input, weight, bias, stride, padding,
+                                          dilation, groups, transposed=True)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple for transposed convolution, "
+                         f"got {padding!r}")
+    p = ntuple(padding, nd, "padding", op)
+    op_ = ntuple(output_padding, nd, "output_padding", op)
+    check_nonnegative(p, "padding", op)
+    check_nonnegative(op_, "output_padding", op)
+    if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
+        raise ValueError(f"{op}: output_padding {op_} must be smaller than either stride {s} or "
+                         f"dilation {d}")
+    x = input if batched else input.unsqueeze(0)
+    out_sp = tuple(conv_transpose_output_size(i, ki, si, pi, oi, di)
+                   for i, ki, si, pi, oi, di in zip(x.shape[2:], k, s, p, op_, d))
+    if any(v <= 0 for v in out_sp):
+        raise ValueError(f"{op}: the output size {out_sp} is not positive (input {input.shape}, "
+                         f"weight {weight.shape}, stride {s}, padding {p}, dilation {d})")
+    geo = _Geometry(pad3(k, 1), pad3(s, 1), pad3(p, 0), pad3(d, 1), groups)
+    y = ConvTransposeNd.apply(x, weight, bias, geo, out_sp)
+    return y if batched else y.squeeze(0)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation) over (N, C_in, L) -> (N, C_out, L_out).
+
+    ``weight`` is (C_out, C_in/groups, k). ``padding`` is an int, a 1-tuple, ``'valid'``,
+    ``'same'`` (stride 1 only; odd totals put the extra element on the right, as PyTorch) or
+    ``'full'``. ``L_out = floor((L + 2*padding - dilation*(k-1) - 1)/stride) + 1``.
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) over (N, C_in, H, W) -> (N, C_out, H_out, W_out).
+
+    ``weight`` is (C_out, C_in/groups, kH, kW); ``bias`` (C_out,) or None. ``padding`` is an int,
+    a pair, ``'valid'``, ``'same'`` (stride 1 only) or ``'full'`` (``dilation*(k-1)`` per side).
+    ``H_out = floor((H + 2*padding[0] - dilation[0]*(kH-1) - 1)/stride[0]) + 1``, same for W.
+    Unbatched (C_in, H, W) input gives unbatched output.
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution over (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out).
+
+    Output size per dimension as :func:`conv2d`; weight is (C_out, C_in/groups, kD, kH, kW).
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """1-D transposed convolution (the gradient of conv1d with respect to its input).
+
+    ``weight`` is (C_in, C_out/groups, k).
+    ``L_out = (L-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1``.
+    """
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
+
+    ``weight`` is (C_in, C_out/groups, kH, kW).
+    ``H_out = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1``, same for W.
+    """
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """3-D transposed convolution; sizes as :func:`conv_transpose2d` per dimension."""
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
