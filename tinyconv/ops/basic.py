@@ -4,6 +4,8 @@ Binary ops broadcast like numpy; the backward sums the gradient over broadcast a
 scalar operand takes the tensor's dtype, so ``x * 0.5`` stays float32.
 """
 
+import builtins
+
 import numpy as np
 
 from ..autograd import Function
@@ -270,10 +272,11 @@ def _axes(dim, ndim, op):
         return tuple(range(ndim))
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     out = []
+    span = builtins.max(ndim, 1)
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -span <= d < span:
             raise ValueError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(d % max(ndim, 1) if ndim else 0)
+        out.append(d % span if ndim else 0)
     return tuple(sorted(set(out))) if ndim else ()
 
 
@@ -311,7 +314,7 @@ class Var(Function):
         mu = np.mean(a, axis=axes, keepdims=True)
         d = a - mu
         ctx.save_for_backward(d)
-        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, max(n - correction, 0)
+        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, builtins.max(n - correction, 0)
         return np.asarray(np.sum(d * d, axis=axes, keepdims=keepdim) / ctx.denom, dtype=a.dtype)
 
     @staticmethod

@@ -1,0 +1,229 @@
+"""Tensor basics and the autograd engine."""
+
+import numpy as np
+import pytest
+
+import tinyconv as tc
+from tinyconv import Tensor, gradcheck
+
+
+def t64(*shape, seed=0, requires_grad=True):
+    rng = np.random.default_rng(seed)
+    return tc.tensor(rng.standard_normal(shape), requires_grad=requires_grad)
+
+
+def test_dtypes_default_and_preserved():
+    assert tc.tensor([1.0, 2.0]).dtype == np.float32
+    assert tc.tensor(np.zeros(3)).dtype == np.float64
+    assert tc.tensor([1, 2]).dtype == np.int64
+    assert tc.zeros(2, 3).dtype == np.float32
+    assert tc.randn(2, 3, dtype=np.float64).dtype == np.float64
+    x = tc.tensor(np.ones(3, np.float32), requires_grad=True)
+    assert (x * 0.5 + 1).dtype == np.float32
+    assert (2 / (x + 1) - x ** 2).dtype == np.float32
+
+
+def test_from_numpy_shares_memory_and_tensor_copies():
+    a = np.zeros(3, np.float32)
+    t = tc.from_numpy(a)
+    a[0] = 5
+    assert t.numpy()[0] == 5
+    u = tc.tensor(a)
+    a[1] = 7
+    assert u.numpy()[1] == 0
+
+
+def test_manual_seed_repeats():
+    tc.manual_seed(3)
+    a = tc.randn(4).numpy().copy()
+    b = tc.rand(4).numpy().copy()
+    tc.manual_seed(3)
+    assert np.array_equal(a, tc.randn(4).numpy())
+    assert np.array_equal(b, tc.rand(4).numpy())
+
+
+@pytest.mark.parametrize(
+    "fn, shapes",
+    [
+        (lambda a, b: a + b, [(3, 4), (4,)]),
+        (lambda a, b: a - b, [(3, 1), (1, 4)]),
+        (lambda a, b: a * b, [(2, 3, 4), (3, 1)]),
+        (lambda a, b: a / (b * b + 1), [(3, 4), (3, 4)]),
+        (lambda a, b: (a * a + 1) ** (b * 0.1), [(3, 4), (4,)]),
+        (lambda a, b: a @ b, [(3, 4), (4, 5)]),
+        (lambda a, b: a @ b, [(2, 3, 4), (4,)]),
+        (lambda a, b: a @ b, [(4,), (2, 4, 3)]),
+        (lambda a, b: tc.cat([a, b], dim=1), [(2, 3), (2, 5)]),
+        (lambda a, b: tc.stack([a, b], dim=1), [(2, 3), (2, 3)]),
+        (lambda a, b: tc.where(a > 0, a, b), [(3, 4), (4,)]),
+    ],
+)
+def test_binary_gradients(fn, shapes):
+    inputs = [t64(*s, seed=i) for i, s in enumerate(shapes)]
+    assert gradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: -a,
+        lambda a: (a * a + 1).log(),
+        lambda a: a.exp(),
+        lambda a: (a * a + 1).sqrt(),
+        lambda a: a.abs(),
+        lambda a: a.sum(),
+        lambda a: a.sum(dim=1, keepdim=True),
+        lambda a: a.sum(dim=(0, 2)),
+        lambda a: a.mean(dim=-1),
+        lambda a: a.max(),
+        lambda a: a.max(dim=1)[0],
+        lambda a: a.min(dim=0, keepdim=True)[0],
+        lambda a: a.var(dim=1),
+        lambda a: a.reshape(6, 4),
+        lambda a: a.view(-1),
+        lambda a: a.flatten(1),
+        lambda a: a.transpose(0, 2),
+        lambda a: a.permute(2, 0, 1),
+        lambda a: a.unsqueeze(1).squeeze(1),
+        lambda a: a[:, 1:, ::2],
+        lambda a: a[np.array([0, 1, 1])],  # repeated index: gradients accumulate
+        lambda a: a[..., 0],
+        lambda a: a.clamp(-0.5, 0.5),
+        lambda a: a.sigmoid(),
+        lambda a: a.tanh(),
+        lambda a: tc.pad(a, (1, 2), mode="reflect"),
+        lambda a: tc.pad(a, (1, 1, 2, 0), mode="replicate"),
+        lambda a: tc.pad(a, (2, 1, 1, 1), mode="circular"),
+        lambda a: tc.pad(a, (1, -1, 0, 2), value=3.0),
+        lambda a: a.expand(3, 2, 3, 4),
+    ],
+)
+def test_unary_gradients(fn):
+    assert gradcheck(fn, [t64(2, 3, 4)])
+
+
+def test_gradients_of_reused_tensors_accumulate():
+    x = tc.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = x * x + x * 3 + x
+    y.backward(np.ones(3))
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 4)
+    # a second backward accumulates into .grad, as in PyTorch
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 6)
+
+
+def test_deep_graph_of_100000_nodes():
+    x = tc.tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y + 1e-6
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0])
+
+
+def test_backward_through_non_scalar_needs_gradient():
+    x = tc.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"only for scalar outputs.*\(2, 3\)"):
+        (x * 2).backward()
+    with pytest.raises(RuntimeError, match=r"gradient has shape \(3,\) but the tensor has shape"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_checks_gradient_shape_and_dtype():
+    class Bad(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return np.ones(7)
+
+    class BadDtype(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.astype(np.float32)
+
+    x = tc.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"Bad.backward returned a gradient of shape \(7,\)"):
+        Bad.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"BadDtype.backward returned a float32 gradient"):
+        BadDtype.apply(x).sum().backward()
+
+
+def test_no_grad_and_detach():
+    x = tc.tensor(np.ones(3), requires_grad=True)
+    with tc.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert not x.detach().requires_grad
+
+    @tc.no_grad()
+    def f(a):
+        return a * 3
+
+    assert not f(x).requires_grad
+    assert tc.is_grad_enabled()
+    assert (x * 2).requires_grad
+
+
+def test_non_float_cannot_require_grad():
+    with pytest.raises(TypeError, match="only floating-point"):
+        tc.tensor([1, 2], requires_grad=True)
+
+
+def test_gradcheck_detects_a_wrong_gradient():
+    class Wrong(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # should be 2*a*g
+
+    with pytest.raises(ValueError, match="gradcheck: gradient of input 0"):
+        gradcheck(lambda a: Wrong.apply(a), [t64(3)])
+
+
+def test_retain_grad_on_intermediate():
+    x = tc.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = (x * 3).retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+
+
+def test_errors_name_the_op():
+    a = tc.ones(2, 3)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(2, 3\) do not match"):
+        a @ a
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
+        a.reshape(4, 2)
+    with pytest.raises(ValueError, match=r"cat: shapes"):
+        tc.cat([a, tc.ones(3, 3)], dim=1)
+    with pytest.raises(ValueError, match="pad: reflect padding"):
+        tc.pad(a, (3, 0), mode="reflect")
+    with pytest.raises(ValueError, match="pad: unknown mode"):
+        tc.pad(a, (1, 1), mode="mirror")
+
+
+def test_pad_matches_numpy():
+    x = np.arange(12.0).reshape(3, 4)
+    t = tc.tensor(x)
+    np.testing.assert_array_equal(tc.pad(t, (1, 2), mode="reflect").numpy(),
+                                  np.pad(x, [(0, 0), (1, 2)], mode="reflect"))
+    np.testing.assert_array_equal(tc.pad(t, (1, 2, 2, 1), mode="replicate").numpy(),
+                                  np.pad(x, [(2, 1), (1, 2)], mode="edge"))
+    np.testing.assert_array_equal(tc.pad(t, (1, 2, 2, 1), mode="circular").numpy(),
+                                  np.pad(x, [(2, 1), (1, 2)], mode="wrap"))
+
+
+def test_tensor_repr_and_item():
+    t = tc.tensor([1.5])
+    assert "tensor(" in repr(t)
+    assert t.item() == 1.5
+    assert isinstance(tc.tensor([1.0], requires_grad=True) * 2, Tensor)
