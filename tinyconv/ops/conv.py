@@ -77,7 +77,7 @@ class ConvNd(Function):
         for n0 in range(0, n, nb):
             col = K.im2col(x5[n0:n0 + nb], geo.k, geo.s, geo.p, geo.d)
             y = np.matmul(w, _grouped(col, g)) if g > 1 else np.matmul(w[0], col)
-            out[n0:n0 + nb] = K.cols_to_nchw(y.reshape(o, -1, L), bias)
+            K.cols_to_nchw(y.reshape(o, -1, L), bias, out=out[n0:n0 + nb])
         ctx.save_for_backward(x5, weight)
         ctx.geo, ctx.has_bias, ctx.x_shape = geo, bias is not None, x.shape
         return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
@@ -103,7 +103,7 @@ class ConvNd(Function):
                 gw += np.matmul(gcols, col.transpose(0, 2, 1))
             if need_x:
                 gcol = np.matmul(w.transpose(0, 2, 1), gcols).reshape(c * ksz, -1)
-                gx[n0:n0 + nb] = K.col2im(gcol, x5[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d)
+                K.col2im(gcol, x5[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d, out=gx[n0:n0 + nb])
         if need_x and geo.lo_extra is not None:
             gx = gx[(slice(None), slice(None)) + tuple(slice(0, s - e) for s, e in
                                                        zip(gx.shape[2:], geo.lo_extra))]
@@ -128,7 +128,7 @@ class ConvTransposeNd(Function):
         for n0 in range(0, n, nb):
             xc = K.nchw_to_cols(x5[n0:n0 + nb].reshape(-1, c, Lin)).reshape(g, c // g, -1)
             col = np.matmul(w.transpose(0, 2, 1), xc).reshape(o * ksz, -1)
-            out[n0:n0 + nb] = K.col2im(col, (out[n0:n0 + nb].shape), geo.k, geo.s, geo.p, geo.d)
+            K.col2im(col, out[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d, out=out[n0:n0 + nb])
         if bias is not None:
             out += bias.reshape(1, o, 1, 1, 1)
         ctx.save_for_backward(x5, weight)
@@ -154,7 +154,7 @@ class ConvTransposeNd(Function):
             col = _grouped(K.im2col(g5[n0:n0 + nb], geo.k, geo.s, geo.p, geo.d), g)
             if need_x:
                 y = np.matmul(w, col)
-                gx[n0:n0 + nb] = K.cols_to_nchw(y.reshape(c, -1, Lin), None)
+                K.cols_to_nchw(y.reshape(c, -1, Lin), None, out=gx[n0:n0 + nb])
             if need_w:
                 xc = K.nchw_to_cols(x5[n0:n0 + nb].reshape(-1, c, Lin)).reshape(g, c // g, -1)
                 gw += np.matmul(xc, col.transpose(0, 2, 1))

@@ -163,7 +163,7 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
         if divisor_override == 0:
             raise ValueError(f"{op}: divisor_override must be non-zero")
     y = AvgPool.apply(x, pad3(k, 1), pad3(s, 1), pad3(p, 0), out, bool(count_include_pad),
-                      int(divisor_override or 0))
+                      None if divisor_override is None else int(divisor_override))
     return y if batched else y.squeeze(0)
 
 
