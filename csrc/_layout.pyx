@@ -1,0 +1,83 @@
+# Layout passes around the convolution GEMM.
+#
+# The forward GEMM W (O, C*K) @ col (C*K, nb*L) yields (O, nb, L); the layer output wants
+# (nb, O, L). cols_to_nchw does that transpose and adds the bias in the same pass;
+# nchw_to_cols is the inverse transpose (for the backward GEMMs), and bias_grad sums a
+# gradient (N, O, L) over N and L.
+
+from cython.parallel cimport parallel, prange
+from libc.string cimport memcpy
+
+from _common cimport real
+
+
+def cols_to_nchw(const real[:, :, ::1] src, real[:, :, ::1] dst, const real[::1] bias,
+                 bint has_bias, int nthreads):
+    """dst[n, o, :] = src[o, n, :] + bias[o] (bias ignored unless has_bias)."""
+    cdef Py_ssize_t O = src.shape[0], nb = src.shape[1], L = src.shape[2]
+    cdef Py_ssize_t t, n, o, l
+    cdef const real* s
+    cdef real* d
+    cdef real b
+    cdef const real* sb = &src[0, 0, 0]
+    cdef real* db = &dst[0, 0, 0]
+    cdef const real* bb = &bias[0] if has_bias else NULL
+    with nogil, parallel(num_threads=nthreads):
+        for t in prange(nb * O, schedule='static'):   # t = n*O + o: dst in memory order
+            n = t // O
+            o = t - n * O
+            s = sb + (o * nb + n) * L
+            d = db + t * L
+            if has_bias:
+                b = bb[o]
+                for l in range(L):
+                    d[l] = s[l] + b
+            else:
+                memcpy(d, s, L * sizeof(real))
+
+
+def nchw_to_cols(const real[:, :, ::1] src, real[:, :, ::1] dst, int nthreads):
+    """dst[o, n, :] = src[n, o, :]: (nb, O, L) -> (O, nb, L)."""
+    cdef Py_ssize_t nb = src.shape[0], O = src.shape[1], L = src.shape[2]
+    cdef Py_ssize_t t, n, o
+    cdef const real* sb = &src[0, 0, 0]
+    cdef real* db = &dst[0, 0, 0]
+    with nogil, parallel(num_threads=nthreads):
+        for t in prange(O * nb, schedule='static'):   # t = o*nb + n: dst in memory order
+            o = t // nb
+            n = t - o * nb
+            memcpy(db + t * L, sb + (n * O + o) * L, L * sizeof(real))
+
+
+cdef inline double _sum(const real* s, Py_ssize_t L) noexcept nogil:
+    """Sum in double with 8 independent partial sums (fixed order, so deterministic)."""
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
+    cdef Py_ssize_t l = 0
+    while l + 8 <= L:
+        a0 += s[l]
+        a1 += s[l + 1]
+        a2 += s[l + 2]
+        a3 += s[l + 3]
+        a4 += s[l + 4]
+        a5 += s[l + 5]
+        a6 += s[l + 6]
+        a7 += s[l + 7]
+        l += 8
+    while l < L:
+        a0 += s[l]
+        l += 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+def bias_grad(const real[:, :, ::1] g, real[::1] out, int nthreads):
+    """out[o] = sum over n, l of g[n, o, l], accumulated in double; one thread per o."""
+    cdef Py_ssize_t N = g.shape[0], O = g.shape[1], L = g.shape[2]
+    cdef Py_ssize_t o, n
+    cdef double acc
+    cdef const real* gb = &g[0, 0, 0]
+    with nogil, parallel(num_threads=nthreads):
+        for o in prange(O, schedule='static'):
+            acc = 0
+            for n in range(N):
+                acc = acc + _sum(gb + (n * O + o) * L, L)
+            out[o] = <real>acc

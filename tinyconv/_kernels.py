@@ -1,0 +1,495 @@
+"""Thin, memory-safe wrappers around tinyconv's compiled kernels.
+
+This is the only module that imports the compiled extensions (``tinyconv._im2col``,
+``tinyconv._pool``, ``tinyconv._layout``, ``tinyconv._build``). Every wrapper takes and returns
+numpy arrays and does the things the ``nogil`` kernels cannot:
+
+* checks that float arrays are float32 or float64 (``TypeError`` naming the op otherwise) and
+  that index arrays are integers;
+* makes inputs C-contiguous and allocates outputs with the input's dtype;
+* checks that every shape agrees with the parameters, so a kernel can never read or write out
+  of bounds whatever is passed (``ValueError`` naming the op and the shapes otherwise);
+* picks the thread count: :func:`tinyconv._parallel.get_num_threads`, or 1 when the work is
+  smaller than :data:`PARALLEL_MIN_WORK` elements (waking threads costs more than it saves).
+
+User-facing checks (PyTorch's messages, output-size formulas, ceil_mode) live in ``tinyconv.ops``;
+the shapes here are the kernels' contract, not the public API.
+
+Spatial wrappers always take 5-D ``(N, C, D, H, W)`` arrays and 3-tuples of parameters; 1-D and
+2-D ops pass ``D = H = 1`` / ``D = 1`` with kernel 1, stride 1, padding 0, dilation 1 there.
+"""
+
+import operator
+
+import numpy as np
+
+from . import _parallel
+
+try:
+    from . import _build, _im2col, _layout, _pool
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+    raise ImportError(
+        f"tinyconv: the compiled kernels could not be imported ({exc}). Build them with "
+        "`pip install .` or, in a source checkout, `python setup.py build_ext --inplace` "
+        "(needs a C compiler, Cython>=3 and numpy)."
+    ) from exc
+
+__all__ = [
+    "PARALLEL_MIN_WORK", "openmp_enabled", "version", "conv_out_size",
+    "im2col", "col2im", "cols_to_nchw", "nchw_to_cols", "bias_grad",
+    "max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward",
+    "adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
+    "max_unpool", "max_unpool_backward",
+]
+
+_VERSION = "0.1.0"
+
+#: Below this many elements of work (output elements, or input elements for reductions) a
+#: kernel runs on one thread: an OpenMP fork/join costs a few microseconds, which is more than
+#: copying ~32k floats takes, and the idle worker threads would then spin against BLAS's.
+PARALLEL_MIN_WORK = 32768
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ONE = {dt: np.zeros(1, dt) for dt in _FLOATS}  # stand-in for "no bias" (kernels want a buffer)
+
+
+def openmp_enabled():
+    """Return True if the kernels were compiled with OpenMP (else they run single-threaded)."""
+    return _build.openmp_enabled()
+
+
+def version():
+    """Return tinyconv's version string."""
+    return _VERSION
+
+
+def _threads(work):
+    return 1 if work < PARALLEL_MIN_WORK else _parallel.get_num_threads()
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _float_array(op, name, a, ndim=None):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype not in _FLOATS:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{op}: {name} must be {ndim}-D, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _index_array(op, name, a, shape):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must be an integer array, got {a.dtype}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{op}: {name} has shape {a.shape} but {tuple(shape)} was expected")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _same_dtype(op, a, b, names):
+    if a.dtype != b.dtype:
+        raise TypeError(f"{op}: {names[0]} is {a.dtype} but {names[1]} is {b.dtype}")
+
+
+def _ints(op, name, value, n, minimum):
+    try:
+        vals = tuple(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be a sequence of {n} ints, got {value!r}") from None
+    if len(vals) != n:
+        raise ValueError(f"{op}: {name} must have {n} entries, got {value!r}")
+    out = []
+    for v in vals:
+        if isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{op}: {name} must contain ints, got {value!r}")
+        try:
+            v = operator.index(v)
+        except TypeError:
+            raise TypeError(f"{op}: {name} must contain ints, got {value!r}") from None
+        if v < minimum:
+            raise ValueError(f"{op}: every entry of {name} must be >= {minimum}, got {value!r}")
+        out.append(v)
+    return tuple(out)
+
+
+def _params(op, kernel, stride, padding, dilation=(1, 1, 1)):
+    return (_ints(op, "kernel", kernel, 3, 1), _ints(op, "stride", stride, 3, 1),
+            _ints(op, "padding", padding, 3, 0), _ints(op, "dilation", dilation, 3, 1))
+
+
+def _out_buffer(op, out, shape, dtype, *inputs):
+    """Allocate an output, or check a caller-supplied one (exact shape/dtype, C-contiguous)."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{op}: out must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype or out.shape != tuple(shape) or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        raise ValueError(f"{op}: out must be a writeable C-contiguous {dtype} array of shape "
+                         f"{tuple(shape)}, got {out.dtype} {out.shape}")
+    for a in inputs:
+        if np.may_share_memory(out, a):
+            raise ValueError(f"{op}: out overlaps an input")
+    return out
+
+
+def conv_out_size(size, kernel, stride=1, padding=0, dilation=1):
+    """Output length of a sliding window along one dim: (size + 2p - d(k-1) - 1)//s + 1.
+
+    May be <= 0 when the (dilated) kernel does not fit; callers decide whether that is an error.
+    """
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _conv_out_shape(op, spatial, kernel, stride, padding, dilation):
+    out = tuple(conv_out_size(i, k, s, p, d)
+                for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation))
+    if min(out) < 1:
+        raise ValueError(
+            f"{op}: the dilated kernel does not fit: input (D, H, W) = {tuple(spatial)}, kernel "
+            f"{kernel}, stride {stride}, padding {padding}, dilation {dilation} give output "
+            f"{out}")
+    return out
+
+
+# ----------------------------------------------------------------------------- im2col
+
+def im2col(x, kernel, stride, padding, dilation, out=None):
+    """Unfold a batch into convolution columns.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, D, H, W), float32 or float64
+    kernel, stride, padding, dilation : 3-tuples of ints (D, H, W)
+    out : ndarray, optional
+        Preallocated C-contiguous result of the right shape and dtype (reused workspace).
+
+    Returns
+    -------
+    col : ndarray (C*kd*kh*kw, N*oD*oH*oW)
+        ``col[((c*kd + i)*kh + j)*kw + k, n*L + (od*oH + oh)*oW + ow] =
+        x[n, c, od*sd - pd + i*dd, oh*sh - ph + j*dh, ow*sw - pw + k*dw]`` (0 in the padding),
+        with ``o = (i + 2p - d(k-1) - 1)//s + 1`` per dim and ``L = oD*oH*oW``.
+    """
+    op = "im2col"
+    x = _float_array(op, "x", x, 5)
+    k, s, p, d = _params(op, kernel, stride, padding, dilation)
+    N, C = x.shape[:2]
+    oD, oH, oW = _conv_out_shape(op, x.shape[2:], k, s, p, d)
+    shape = (C * k[0] * k[1] * k[2], N * oD * oH * oW)
+    col = _out_buffer(op, out, shape, x.dtype, x)
+    if col.size:
+        _im2col.im2col(x, col, *k, *s, *p, *d, oD, oH, oW, _threads(col.size))
+    return col
+
+
+def col2im(col, x_shape, kernel, stride, padding, dilation, out=None):
+    """Fold columns back into a batch, summing overlaps: the adjoint (transpose) of im2col.
+
+    Parameters
+    ----------
+    col : ndarray (C*kd*kh*kw, N*oD*oH*oW), float32 or float64
+    x_shape : 5 ints (N, C, D, H, W), the shape of im2col's input
+    kernel, stride, padding, dilation : 3-tuples of ints
+    out : ndarray, optional
+        Preallocated C-contiguous result (overwritten).
+
+    Returns
+    -------
+    x : ndarray (N, C, D, H, W) with col's dtype
+    """
+    op = "col2im"
+    col = _float_array(op, "col", col, 2)
+    xs = _ints(op, "x_shape", x_shape, 5, 0)
+    k, s, p, d = _params(op, kernel, stride, padding, dilation)
+    N, C = xs[:2]
+    oD, oH, oW = _conv_out_shape(op, xs[2:], k, s, p, d)
+    expected = (C * k[0] * k[1] * k[2], N * oD * oH * oW)
+    if col.shape != expected:
+        raise ValueError(f"{op}: col has shape {col.shape} but x_shape {xs}, kernel {k}, stride "
+                         f"{s}, padding {p}, dilation {d} need {expected}")
+    x = _out_buffer(op, out, xs, col.dtype, col)
+    if x.size:
+        _im2col.col2im(col, x, *k, *s, *p, *d, oD, oH, oW, _threads(col.size))
+    return x
+
+
+# ----------------------------------------------------------------------------- GEMM layout
+
+def cols_to_nchw(src, bias=None, out=None):
+    """Transpose the forward GEMM result (O, nb, L) to (nb, O, L), adding bias[o] if given."""
+    op = "cols_to_nchw"
+    src = _float_array(op, "src", src, 3)
+    O, nb, L = src.shape
+    if bias is None:
+        b, has_bias = _ONE[src.dtype], False
+    else:
+        b = _float_array(op, "bias", bias, 1)
+        _same_dtype(op, src, b, ("src", "bias"))
+        if b.shape != (O,):
+            raise ValueError(f"{op}: bias has shape {b.shape} but src {src.shape} needs ({O},)")
+        has_bias = True
+    dst = _out_buffer(op, out, (nb, O, L), src.dtype, src)
+    if dst.size:
+        _layout.cols_to_nchw(src, dst, b, has_bias, _threads(dst.size))
+    return dst
+
+
+def nchw_to_cols(src, out=None):
+    """Transpose (nb, O, L) to (O, nb, L) (the layout of the GEMM result)."""
+    op = "nchw_to_cols"
+    src = _float_array(op, "src", src, 3)
+    nb, O, L = src.shape
+    dst = _out_buffer(op, out, (O, nb, L), src.dtype, src)
+    if dst.size:
+        _layout.nchw_to_cols(src, dst, _threads(dst.size))
+    return dst
+
+
+def bias_grad(g):
+    """Sum g (N, O, L) over N and L -> (O,), accumulated in double, deterministic."""
+    op = "bias_grad"
+    g = _float_array(op, "g", g, 3)
+    out = np.zeros(g.shape[1], g.dtype)
+    if g.size:
+        _layout.bias_grad(g, out, _threads(g.size))
+    return out
+
+
+# ----------------------------------------------------------------------------- pooling
+
+def _planes(op, name, a):
+    """(N, C, D, H, W) float -> contiguous (N*C, D, H, W) view; spatial dims must be >= 1."""
+    a = _float_array(op, name, a, 5)
+    if min(a.shape[2:]) < 1:
+        raise ValueError(f"{op}: {name} has an empty spatial dimension: shape {a.shape}")
+    return a, a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
+
+
+def _grad_planes(op, grad_out, x_shape):
+    """Check grad_out (N, C, o...) against x_shape (N, C, D, H, W); return both as planes."""
+    g = _float_array(op, "grad_out", grad_out, 5)
+    xs = _ints(op, "x_shape", x_shape, 5, 0)
+    if g.shape[:2] != xs[:2]:
+        raise ValueError(f"{op}: grad_out {g.shape} and x_shape {xs} differ in (N, C)")
+    if min(xs[2:]) < 1:
+        raise ValueError(f"{op}: x_shape has an empty spatial dimension: {xs}")
+    return g, xs, g.reshape((xs[0] * xs[1],) + g.shape[2:])
+
+
+def max_pool(x, kernel, stride, padding, dilation, out_size):
+    """Max pooling over (D, H, W) windows with dilation.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, D, H, W)
+    kernel, stride, padding, dilation : 3-tuples of ints
+    out_size : 3 ints (oD, oH, oW), decided by the caller (floor or ceil mode)
+
+    Returns
+    -------
+    out : ndarray (N, C, oD, oH, oW), x's dtype
+    indices : ndarray (N, C, oD, oH, oW), int64
+        Flat index ``(d*H + h)*W + w`` of the maximum within its input plane (PyTorch's
+        ``return_indices``). NaN wins over numbers; ties keep the first element in (d, h, w)
+        order. A window that covers no input element gives ``-inf`` and index -1.
+    """
+    op = "max_pool"
+    x, xp = _planes(op, "x", x)
+    k, s, p, d = _params(op, kernel, stride, padding, dilation)
+    osz = _ints(op, "out_size", out_size, 3, 0)
+    shape = x.shape[:2] + osz
+    out = np.empty(shape, x.dtype)
+    idx = np.empty(shape, np.int64)
+    if out.size:
+        _pool.max_pool_forward(xp, out.reshape((-1,) + osz), idx.reshape((-1,) + osz),
+                               *k, *s, *p, *d, _threads(out.size * k[0] * k[1] * k[2]))
+    return out, idx
+
+
+def _scatter_error(op, indices, plane, gshape, xshape):
+    bad = indices[(indices < 0) | (indices >= plane)]
+    bad = bad[bad != -1] if op == "max_pool_backward" else bad
+    return ValueError(
+        f"{op}: {bad.size} indices lie outside [0, {plane}) (min {indices.min()}, max "
+        f"{indices.max()}); shapes {gshape} -> {xshape}")
+
+
+def max_pool_backward(grad_out, indices, x_shape):
+    """Scatter grad_out (N, C, oD, oH, oW) to the argmax positions: grad_x (x_shape).
+
+    Index -1 (an empty window) contributes nothing; any other index outside the input plane
+    raises ValueError.
+    """
+    op = "max_pool_backward"
+    g, xs, gp = _grad_planes(op, grad_out, x_shape)
+    idx = _index_array(op, "indices", indices, g.shape)
+    plane = xs[2] * xs[3] * xs[4]
+    grad_in = np.empty(xs, g.dtype)
+    P = xs[0] * xs[1]
+    if grad_in.size and g.size == 0:
+        grad_in.fill(0)
+    elif grad_in.size:
+        o = gp[0].size
+        bad = _pool.max_pool_backward(gp.reshape(P, o), idx.reshape(P, o),
+                                      grad_in.reshape(P, plane), _threads(grad_in.size + g.size))
+        if bad:
+            raise _scatter_error(op, idx, plane, g.shape, xs)
+    return grad_in
+
+
+def _divisor(op, divisor_override):
+    if divisor_override is None:
+        return 0
+    if isinstance(divisor_override, (bool, np.bool_)):
+        raise TypeError(f"{op}: divisor_override must be an int or None")
+    try:
+        v = operator.index(divisor_override)
+    except TypeError:
+        raise TypeError(f"{op}: divisor_override must be an int or None, "
+                        f"got {divisor_override!r}") from None
+    if v == 0:
+        raise ValueError(f"{op}: divisor_override must be non-zero")
+    return v
+
+
+def avg_pool(x, kernel, stride, padding, out_size, count_include_pad=True,
+             divisor_override=None):
+    """Average pooling with PyTorch's divisor rule (no dilation).
+
+    Per dim: ``start = o*s - p``, ``end = min(start + k, I + p)``, padded size ``end - start``;
+    then clip to ``[0, I)``. The divisor is ``divisor_override`` if given, else the product of
+    padded sizes if ``count_include_pad``, else the product of clipped sizes. A window with no
+    input element gives 0.
+
+    Returns
+    -------
+    out : ndarray (N, C, *out_size), x's dtype
+    """
+    op = "avg_pool"
+    x, xp = _planes(op, "x", x)
+    k, s, p, _ = _params(op, kernel, stride, padding)
+    osz = _ints(op, "out_size", out_size, 3, 0)
+    div = _divisor(op, divisor_override)
+    out = np.empty(x.shape[:2] + osz, x.dtype)
+    if out.size:
+        _pool.avg_pool_forward(xp, out.reshape((-1,) + osz), *k, *s, *p,
+                               bool(count_include_pad), div,
+                               _threads(out.size * k[0] * k[1] * k[2]))
+    return out
+
+
+def avg_pool_backward(grad_out, x_shape, kernel, stride, padding, count_include_pad=True,
+                      divisor_override=None):
+    """Adjoint of :func:`avg_pool`: grad_out (N, C, oD, oH, oW) -> grad_x (x_shape)."""
+    op = "avg_pool_backward"
+    g, xs, gp = _grad_planes(op, grad_out, x_shape)
+    k, s, p, _ = _params(op, kernel, stride, padding)
+    div = _divisor(op, divisor_override)
+    grad_in = np.empty(xs, g.dtype)
+    if grad_in.size and g.size == 0:
+        grad_in.fill(0)
+    elif grad_in.size:
+        _pool.avg_pool_backward(gp, grad_in.reshape((-1,) + xs[2:]), *k, *s, *p,
+                                bool(count_include_pad), div,
+                                _threads(grad_in.size + g.size * k[0] * k[1] * k[2]))
+    return grad_in
+
+
+def adaptive_avg_pool(x, out_size):
+    """Adaptive average pooling: output o along a dim averages input
+    ``[floor(o*I/O), ceil((o+1)*I/O))``. Returns (N, C, *out_size)."""
+    op = "adaptive_avg_pool"
+    x, xp = _planes(op, "x", x)
+    osz = _ints(op, "out_size", out_size, 3, 1)
+    out = np.empty(x.shape[:2] + osz, x.dtype)
+    if out.size:
+        _pool.adaptive_avg_pool_forward(xp, out.reshape((-1,) + osz),
+                                        _threads(x.size + out.size))
+    return out
+
+
+def adaptive_avg_pool_backward(grad_out, x_shape):
+    """Adjoint of :func:`adaptive_avg_pool`: grad_out (N, C, *out_size) -> grad_x (x_shape)."""
+    op = "adaptive_avg_pool_backward"
+    g, xs, gp = _grad_planes(op, grad_out, x_shape)
+    if min(g.shape[2:]) < 1:
+        raise ValueError(f"{op}: grad_out has an empty spatial dimension: shape {g.shape}")
+    grad_in = np.empty(xs, g.dtype)
+    if grad_in.size:
+        _pool.adaptive_avg_pool_backward(gp, grad_in.reshape((-1,) + xs[2:]),
+                                         _threads(grad_in.size + g.size))
+    return grad_in
+
+
+def adaptive_max_pool(x, out_size):
+    """Adaptive max pooling (windows as in :func:`adaptive_avg_pool`).
+
+    Returns (out, indices) like :func:`max_pool`; the backward is :func:`max_pool_backward`.
+    """
+    op = "adaptive_max_pool"
+    x, xp = _planes(op, "x", x)
+    osz = _ints(op, "out_size", out_size, 3, 1)
+    shape = x.shape[:2] + osz
+    out = np.empty(shape, x.dtype)
+    idx = np.empty(shape, np.int64)
+    if out.size:
+        _pool.adaptive_max_pool_forward(xp, out.reshape((-1,) + osz),
+                                        idx.reshape((-1,) + osz), _threads(x.size + out.size))
+    return out, idx
+
+
+def max_unpool(x, indices, out_size):
+    """Inverse of max pooling: out (N, C, *out_size) is zero except
+    ``out[n, c].flat[indices[n, c].flat[i]] = x[n, c].flat[i]`` (later i wins on duplicates).
+
+    Raises ValueError if an index lies outside the output plane.
+    """
+    op = "max_unpool"
+    x = _float_array(op, "x", x, 5)
+    idx = _index_array(op, "indices", indices, x.shape)
+    osz = _ints(op, "out_size", out_size, 3, 0)
+    shape = x.shape[:2] + osz
+    out = np.empty(shape, x.dtype)
+    P = x.shape[0] * x.shape[1]
+    plane = osz[0] * osz[1] * osz[2]
+    if out.size == 0:
+        if idx.size:
+            raise _scatter_error(op, idx, plane, x.shape, shape)
+        return out
+    if P:
+        n = x[0, 0].size
+        if n:
+            bad = _pool.max_unpool_forward(x.reshape(P, n), idx.reshape(P, n),
+                                           out.reshape(P, plane), _threads(out.size + x.size))
+            if bad:
+                raise _scatter_error(op, idx, plane, x.shape, shape)
+        else:
+            out.fill(0)
+    return out
+
+
+def max_unpool_backward(grad_out, indices, x_shape):
+    """Adjoint of :func:`max_unpool`: ``grad_x[n, c].flat[i] = grad_out[n, c].flat[idx[i]]``."""
+    op = "max_unpool_backward"
+    g = _float_array(op, "grad_out", grad_out, 5)
+    xs = _ints(op, "x_shape", x_shape, 5, 0)
+    if g.shape[:2] != xs[:2]:
+        raise ValueError(f"{op}: grad_out {g.shape} and x_shape {xs} differ in (N, C)")
+    idx = _index_array(op, "indices", indices, xs)
+    grad_in = np.empty(xs, g.dtype)
+    if grad_in.size == 0:
+        return grad_in
+    P = xs[0] * xs[1]
+    n = grad_in[0, 0].size
+    plane = g[0, 0].size
+    if plane == 0:
+        raise _scatter_error(op, idx, plane, g.shape, xs)
+    bad = _pool.max_unpool_backward(g.reshape(P, plane), idx.reshape(P, n),
+                                    grad_in.reshape(P, n), _threads(grad_in.size))
+    if bad:
+        raise _scatter_error(op, idx, plane, g.shape, xs)
+    return grad_in
