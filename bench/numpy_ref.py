@@ -1,0 +1,411 @@
+"""Plain-numpy convolution and pooling: the im2col algorithm of "Deep Learning from Scratch".
+
+This is the baseline the benchmark compares tinyconv against: the textbook's ``im2col`` /
+``col2im`` (a Python loop over the kernel offsets, each one a strided slice of the padded
+image), its ``Convolution`` and ``Pooling`` layers with ``forward`` / ``backward``, and a
+transposed convolution written with ``col2im`` (it is the input-gradient of a convolution).
+
+Extended beyond the book so that it can run every benchmark row, and written to be fair rather
+than a strawman:
+
+* any number of spatial dimensions (1-D, 2-D, 3-D): the loop over kernel offsets runs over
+  ``itertools.product`` of the kernel ranges;
+* stride, padding, dilation (offset ``i`` starts at ``i * dilation``), groups (a loop over groups,
+  each a BLAS product on a column slice of the one shared ``col`` buffer, no copies);
+* max pooling pads with ``-inf`` (PyTorch's semantics; the book pads with 0), average pooling
+  with ``count_include_pad=True`` (PyTorch's default);
+* dtype is preserved: every buffer is allocated with the input's dtype, so float32 stays float32
+  (the book's ``np.zeros(shape)`` silently computes in float64); ``col`` is ``np.empty`` since
+  every element of it is written.
+
+Layout, as in the book: ``col`` has one row per output position, ordered ``(n, *out)``, and one
+column per ``(c, *kernel)``. A layer's output is the NCHW *view* of an ``(n, *out, c)`` array,
+i.e. physically channels-last, exactly like PyTorch's ``channels_last`` tensors.
+
+Run ``python bench/numpy_ref.py --check`` to compare against PyTorch (float64 oracle) or, when
+PyTorch is not installed, against tinyconv.
+"""
+
+import itertools
+import math
+
+import numpy as np
+
+__all__ = ["im2col", "col2im", "Convolution", "TransposedConvolution", "Pooling", "AvgPooling",
+           "conv_output_size"]
+
+
+def _tuple(v, n):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def conv_output_size(size, kernel, stride=1, pad=0, dilation=1):
+    """``floor((size + 2*pad - dilation*(kernel-1) - 1) / stride) + 1``."""
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _offset_slices(offs, dilation, stride, out):
+    """Strided slice, per spatial dim, of the padded image that kernel offset ``offs`` reads."""
+    return tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                 for o, d, s, m in zip(offs, dilation, stride, out))
+
+
+def im2col(x, kernel, stride=1, pad=0, dilation=1, pad_value=0.0):
+    """Unfold ``x`` (N, C, *S) into ``col`` (N*L, C*prod(kernel)).
+
+    Returns ``(col, out)`` with ``out`` the output spatial shape (L = prod(out)).
+    """
+    nd = x.ndim - 2
+    kernel, stride = _tuple(kernel, nd), _tuple(stride, nd)
+    pad, dilation = _tuple(pad, nd), _tuple(dilation, nd)
+    n, c = x.shape[:2]
+    out = tuple(conv_output_size(s, k, st, p, d)
+                for s, k, st, p, d in zip(x.shape[2:], kernel, stride, pad, dilation))
+    if any(pad):
+        img = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad], constant_values=pad_value)
+    else:
+        img = x
+    col = np.empty((n, c) + kernel + out, dtype=x.dtype)
+    full = (slice(None), slice(None))
+    for offs in itertools.product(*(range(k) for k in kernel)):
+        col[full + offs] = img[full + _offset_slices(offs, dilation, stride, out)]
+    # (n, c, *k, *out) -> (n, *out, c, *k): the book's transpose(0, 4, 5, 1, 2, 3)
+    perm = (0,) + tuple(range(2 + nd, 2 + 2 * nd)) + (1,) + tuple(range(2, 2 + nd))
+    return col.transpose(perm).reshape(n * math.prod(out), -1), out
+
+
+def col2im(col, x_shape, kernel, stride=1, pad=0, dilation=1):
+    """Fold ``col`` (N*L, C*prod(kernel)) back onto an image of shape ``x_shape`` (N, C, *S).
+
+    The adjoint of :func:`im2col`: overlapping patches are summed. Returns a view into a padded
+    buffer (as the book does).
+    """
+    nd = len(x_shape) - 2
+    kernel, stride = _tuple(kernel, nd), _tuple(stride, nd)
+    pad, dilation = _tuple(pad, nd), _tuple(dilation, nd)
+    n, c = x_shape[:2]
+    out = tuple(conv_output_size(s, k, st, p, d)
+                for s, k, st, p, d in zip(x_shape[2:], kernel, stride, pad, dilation))
+    # (n*L, c*K) -> (n, *out, c, *k) -> (n, c, *k, *out)
+    col = col.reshape((n,) + out + (c,) + kernel)
+    col = col.transpose((0, nd + 1) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(1, nd + 1)))
+    img = np.zeros((n, c) + tuple(s + 2 * p for s, p in zip(x_shape[2:], pad)), dtype=col.dtype)
+    full = (slice(None), slice(None))
+    for offs in itertools.product(*(range(k) for k in kernel)):
+        img[full + _offset_slices(offs, dilation, stride, out)] += col[full + offs]
+    return img[full + tuple(slice(p, p + s) for p, s in zip(pad, x_shape[2:]))]
+
+
+def _to_rows(a):
+    """(N, C, *S) -> (N*L, C): the book's ``transpose(0, 2, 3, 1).reshape(-1, C)``."""
+    nd = a.ndim - 2
+    return a.transpose((0,) + tuple(range(2, 2 + nd)) + (1,)).reshape(-1, a.shape[1])
+
+
+def _from_rows(rows, n, spatial):
+    """(N*L, C) -> NCHW view of the (N, *S, C) array."""
+    nd = len(spatial)
+    y = rows.reshape((n,) + tuple(spatial) + (rows.shape[1],))
+    return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))
+
+
+class Convolution:
+    """Convolution layer: ``W`` (FN, C/groups, *k), ``b`` (FN,), any number of spatial dims.
+
+    ``forward(x)`` returns the output, ``backward(dout)`` returns ``dx`` and sets ``dW``, ``db``.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0, dilation=1, groups=1):
+        nd = W.ndim - 2
+        self.W, self.b, self.groups = W, b, groups
+        self.stride, self.pad = _tuple(stride, nd), _tuple(pad, nd)
+        self.dilation = _tuple(dilation, nd)
+        self.x_shape = self.col = self.col_W = self.out = None
+        self.dW = self.db = None
+
+    def forward(self, x):
+        FN, G = self.W.shape[0], self.groups
+        kernel = self.W.shape[2:]
+        col, out = im2col(x, kernel, self.stride, self.pad, self.dilation)
+        col_W = self.W.reshape(FN, -1).T  # (C/G*K, FN)
+        if G == 1:
+            y = np.dot(col, col_W)
+        else:
+            K, Og = col_W.shape[0], FN // G
+            y = np.empty((col.shape[0], FN), dtype=col.dtype)
+            for g in range(G):
+                np.matmul(col[:, g * K:(g + 1) * K], col_W[:, g * Og:(g + 1) * Og],
+                          out=y[:, g * Og:(g + 1) * Og])
+        if self.b is not None:
+            y += self.b
+        self.x_shape, self.col, self.col_W, self.out = x.shape, col, col_W, out
+        return _from_rows(y, x.shape[0], out)
+
+    def backward(self, dout):
+        FN, G = self.W.shape[0], self.groups
+        col, col_W = self.col, self.col_W
+        dout = _to_rows(dout)  # (N*L, FN)
+        self.db = dout.sum(axis=0) if self.b is not None else None
+        if G == 1:
+            self.dW = np.dot(dout.T, col).reshape(self.W.shape)
+            dcol = np.dot(dout, col_W.T)
+        else:
+            K, Og = col_W.shape[0], FN // G
+            dW = np.empty((FN, K), dtype=col.dtype)
+            dcol = np.empty_like(col)
+            for g in range(G):
+                cg, og = slice(g * K, (g + 1) * K), slice(g * Og, (g + 1) * Og)
+                np.matmul(dout[:, og].T, col[:, cg], out=dW[og])
+                np.matmul(dout[:, og], col_W[:, og].T, out=dcol[:, cg])
+            self.dW = dW.reshape(self.W.shape)
+        return col2im(dcol, self.x_shape, self.W.shape[2:], self.stride, self.pad, self.dilation)
+
+
+class TransposedConvolution:
+    """Transposed convolution: ``W`` (C_in, C_out/groups, *k), ``b`` (C_out,).
+
+    Its forward is a convolution's input-gradient: ``x`` rows times ``W`` give the columns,
+    ``col2im`` folds them onto the output. Its backward is a convolution's forward (``im2col``
+    of ``dout``). Output size ``(S-1)*stride - 2*pad + dilation*(k-1) + output_padding + 1``.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0, output_padding=0, groups=1, dilation=1):
+        nd = W.ndim - 2
+        self.W, self.b, self.groups = W, b, groups
+        self.stride, self.pad = _tuple(stride, nd), _tuple(pad, nd)
+        self.output_padding, self.dilation = _tuple(output_padding, nd), _tuple(dilation, nd)
+        self.x_shape = self.x_rows = None
+        self.dW = self.db = None
+
+    def forward(self, x):
+        Cin, G = self.W.shape[0], self.groups
+        kernel = self.W.shape[2:]
+        Cout = self.W.shape[1] * G
+        out = tuple((s - 1) * st - 2 * p + d * (k - 1) + op + 1 for s, st, p, d, k, op in
+                    zip(x.shape[2:], self.stride, self.pad, self.dilation, kernel,
+                        self.output_padding))
+        x_rows = _to_rows(x)  # (N*L, Cin)
+        W2 = self.W.reshape(Cin, -1)  # (Cin, Cout/G*K)
+        if G == 1:
+            col = np.dot(x_rows, W2)
+        else:
+            Cg, OK = Cin // G, W2.shape[1]
+            col = np.empty((x_rows.shape[0], G * OK), dtype=x.dtype)
+            for g in range(G):
+                np.matmul(x_rows[:, g * Cg:(g + 1) * Cg], W2[g * Cg:(g + 1) * Cg],
+                          out=col[:, g * OK:(g + 1) * OK])
+        y = col2im(col, (x.shape[0], Cout) + out, kernel, self.stride, self.pad, self.dilation)
+        if self.b is not None:
+            y += self.b.reshape((1, Cout) + (1,) * len(out))
+        self.x_shape, self.x_rows = x.shape, x_rows
+        return y
+
+    def backward(self, dout):
+        Cin, G = self.W.shape[0], self.groups
+        nd = dout.ndim - 2
+        self.db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if self.b is not None else None
+        dcol, _ = im2col(dout, self.W.shape[2:], self.stride, self.pad, self.dilation)
+        W2 = self.W.reshape(Cin, -1)
+        if G == 1:
+            self.dW = np.dot(self.x_rows.T, dcol).reshape(self.W.shape)
+            dx_rows = np.dot(dcol, W2.T)
+        else:
+            Cg, OK = Cin // G, W2.shape[1]
+            dW = np.empty_like(W2)
+            dx_rows = np.empty_like(self.x_rows)
+            for g in range(G):
+                cg, ok = slice(g * Cg, (g + 1) * Cg), slice(g * OK, (g + 1) * OK)
+                np.matmul(self.x_rows[:, cg].T, dcol[:, ok], out=dW[cg])
+                np.matmul(dcol[:, ok], W2[cg].T, out=dx_rows[:, cg])
+            self.dW = dW.reshape(self.W.shape)
+        return _from_rows(dx_rows, self.x_shape[0], self.x_shape[2:])
+
+
+class Pooling:
+    """Max pooling (the book's ``Pooling``), padding with ``-inf`` as PyTorch does."""
+
+    def __init__(self, kernel, stride=None, pad=0):
+        self.kernel, self.stride, self.pad = kernel, kernel if stride is None else stride, pad
+        self.x_shape = self.arg_max = self.out = None
+
+    def forward(self, x):
+        nd = x.ndim - 2
+        k = _tuple(self.kernel, nd)
+        col, out = im2col(x, k, self.stride, self.pad, pad_value=-np.inf)
+        col = col.reshape(-1, math.prod(k))  # rows (n, *out, c)
+        self.arg_max = np.argmax(col, axis=1)
+        y = np.max(col, axis=1)
+        self.x_shape, self.out = x.shape, out
+        return _from_rows(y.reshape(-1, x.shape[1]), x.shape[0], out)
+
+    def backward(self, dout):
+        nd = dout.ndim - 2
+        k = _tuple(self.kernel, nd)
+        K = math.prod(k)
+        d = _to_rows(dout).reshape(-1)
+        dmax = np.zeros((d.size, K), dtype=dout.dtype)
+        dmax[np.arange(self.arg_max.size), self.arg_max] = d
+        dcol = dmax.reshape(-1, self.x_shape[1] * K)
+        return col2im(dcol, self.x_shape, k, self.stride, self.pad)
+
+
+class AvgPooling:
+    """Average pooling over the window, zero padding counted (``count_include_pad=True``)."""
+
+    def __init__(self, kernel, stride=None, pad=0):
+        self.kernel, self.stride, self.pad = kernel, kernel if stride is None else stride, pad
+        self.x_shape = None
+
+    def forward(self, x):
+        nd = x.ndim - 2
+        k = _tuple(self.kernel, nd)
+        col, out = im2col(x, k, self.stride, self.pad)
+        y = col.reshape(-1, math.prod(k)).mean(axis=1, dtype=x.dtype)
+        self.x_shape = x.shape
+        return _from_rows(y.reshape(-1, x.shape[1]), x.shape[0], out)
+
+    def backward(self, dout):
+        nd = dout.ndim - 2
+        k = _tuple(self.kernel, nd)
+        K = math.prod(k)
+        d = _to_rows(dout).reshape(-1, 1) * dout.dtype.type(1.0 / K)
+        dcol = np.broadcast_to(d, (d.shape[0], K)).reshape(-1, self.x_shape[1] * K)
+        return col2im(dcol, self.x_shape, k, self.stride, self.pad)
+
+
+# --------------------------------------------------------------------------------------------
+# Self-check
+# --------------------------------------------------------------------------------------------
+
+_CHECK_CASES = [
+    # (op, x shape, weight shape or pool kernel, keyword arguments in PyTorch's names)
+    ("conv", (2, 3, 9, 8), (4, 3, 3, 3), dict(stride=1, padding=1)),
+    ("conv", (2, 4, 11, 10), (6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1),
+                                                groups=2)),
+    ("conv", (2, 6, 7, 7), (6, 1, 3, 3), dict(padding=1, groups=6)),
+    ("conv", (3, 4, 17), (5, 4, 3), dict(stride=2, padding=1, dilation=2)),
+    ("conv", (2, 2, 5, 6, 4), (3, 2, 3, 2, 3), dict(stride=(1, 2, 1), padding=1)),
+    ("conv_transpose", (2, 4, 5, 6), (4, 3, 4, 4), dict(stride=2, padding=1)),
+    ("conv_transpose", (2, 4, 5, 4), (4, 2, 3, 3), dict(stride=2, padding=1, output_padding=1,
+                                                        groups=2, dilation=2)),
+    ("max_pool", (2, 3, 9, 8), 2, dict(stride=2)),
+    ("max_pool", (2, 3, 9, 8), 3, dict(stride=2, padding=1)),
+    ("avg_pool", (2, 3, 8, 8), 2, dict(stride=2)),
+    ("avg_pool", (2, 3, 9, 8), 3, dict(stride=2, padding=1)),
+]
+
+
+def make_layer(op, w, b, kw):
+    """Build the numpy_ref layer for a benchmark/check case (PyTorch argument names)."""
+    kw = dict(kw)
+    if op == "conv":
+        return Convolution(w, b, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+                           kw.get("groups", 1))
+    if op == "conv_transpose":
+        return TransposedConvolution(w, b, kw.get("stride", 1), kw.get("padding", 0),
+                                     kw.get("output_padding", 0), kw.get("groups", 1),
+                                     kw.get("dilation", 1))
+    if op == "max_pool":
+        return Pooling(kw["kernel_size"], kw.get("stride"), kw.get("padding", 0))
+    if op == "avg_pool":
+        return AvgPooling(kw["kernel_size"], kw.get("stride"), kw.get("padding", 0))
+    raise ValueError(f"numpy_ref: unknown op {op!r}")
+
+
+def _oracle(op, x, w, b, gy, kw):
+    """Output and gradients from PyTorch (float64) or, without PyTorch, tinyconv."""
+    try:
+        import torch
+        import torch.nn.functional as TF
+        lib, name = torch, "torch (float64)"
+        fns = {1: (TF.conv1d, TF.conv_transpose1d, TF.max_pool1d, TF.avg_pool1d),
+               2: (TF.conv2d, TF.conv_transpose2d, TF.max_pool2d, TF.avg_pool2d),
+               3: (TF.conv3d, TF.conv_transpose3d, TF.max_pool3d, TF.avg_pool3d)}
+        wrap = lambda a: torch.tensor(a, dtype=torch.float64, requires_grad=True)  # noqa: E731
+        grad_of = lambda t: t.grad.numpy()  # noqa: E731
+        run_backward = lambda y, g: y.backward(torch.tensor(g, dtype=torch.float64))  # noqa
+    except ImportError:
+        import tinyconv
+        import tinyconv.functional as TF
+        lib, name = tinyconv, "tinyconv (float64)"
+        fns = {1: (TF.conv1d, TF.conv_transpose1d, TF.max_pool1d, TF.avg_pool1d),
+               2: (TF.conv2d, TF.conv_transpose2d, TF.max_pool2d, TF.avg_pool2d),
+               3: (TF.conv3d, TF.conv_transpose3d, TF.max_pool3d, TF.avg_pool3d)}
+        wrap = lambda a: lib.tensor(np.asarray(a, np.float64), requires_grad=True)  # noqa: E731
+        grad_of = lambda t: t.grad.numpy()  # noqa: E731
+        run_backward = lambda y, g: y.backward(np.asarray(g, np.float64))  # noqa: E731
+    conv, convt, maxp, avgp = fns[x.ndim - 2]
+    xt = wrap(x)
+    if op in ("conv", "conv_transpose"):
+        wt, bt = wrap(w), wrap(b)
+        y = (conv if op == "conv" else convt)(xt, wt, bt, **kw)
+    else:
+        y = (maxp if op == "max_pool" else avgp)(xt, **kw)
+    run_backward(y, gy)
+    out = {"out": y.detach().numpy() if hasattr(y, "detach") else y.numpy(), "dx": grad_of(xt)}
+    if op in ("conv", "conv_transpose"):
+        out.update(dW=grad_of(wt), db=grad_of(bt))
+    return name, out
+
+
+def self_check(verbose=True):
+    """Compare every layer here against an oracle; return the number of failures."""
+    rng = np.random.default_rng(0)
+    failures, oracle_name = 0, None
+    for op, xs, wk, kw in _CHECK_CASES:
+        x = rng.standard_normal(xs).astype(np.float32)
+        if op in ("conv", "conv_transpose"):
+            w = rng.standard_normal(wk).astype(np.float32)
+            b = rng.standard_normal(wk[1] * kw.get("groups", 1) if op == "conv_transpose"
+                                    else wk[0]).astype(np.float32)
+            layer = make_layer(op, w, b, kw)
+        else:
+            w = b = None
+            kw = dict(kw, kernel_size=wk)
+            layer = make_layer(op, None, None, kw)
+        y = layer.forward(x)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        dx = layer.backward(gy)
+        got = {"out": y, "dx": dx}
+        if w is not None:
+            got.update(dW=layer.dW, db=layer.db)
+        oracle_name, ref = _oracle(op, x, w, b, gy, kw)
+        errs = []
+        for key, r in ref.items():
+            g = got[key]
+            if g.shape != r.shape:
+                errs.append(f"{key}: shape {g.shape} != {r.shape}")
+                continue
+            if g.dtype != np.float32:
+                errs.append(f"{key}: dtype {g.dtype}, expected float32")
+            e = float(np.max(np.abs(g.astype(np.float64) - r)) / (np.max(np.abs(r)) + 1e-30))
+            if not e < 1e-5:
+                errs.append(f"{key}: relative error {e:.2e}")
+        failures += bool(errs)
+        if verbose:
+            print(f"{'FAIL' if errs else 'ok  '} {op:15s} x{xs} {wk} {kw}"
+                  + (": " + "; ".join(errs) if errs else ""))
+    # col2im is the adjoint of im2col: <im2col(x), c> == <x, col2im(c)>
+    x = rng.standard_normal((2, 3, 7, 6))
+    col, _ = im2col(x, (3, 2), (2, 1), (1, 1), (1, 2))
+    c = rng.standard_normal(col.shape)
+    lhs, rhs = np.vdot(col, c), np.vdot(x, col2im(c, x.shape, (3, 2), (2, 1), (1, 1), (1, 2)))
+    adj_ok = abs(lhs - rhs) <= 1e-9 * abs(lhs)
+    failures += not adj_ok
+    if verbose:
+        print(f"{'ok  ' if adj_ok else 'FAIL'} col2im is the adjoint of im2col ({lhs:.6f} vs {rhs:.6f})")
+        print(f"oracle: {oracle_name}; {failures} failure(s)")
+    return failures
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare against an oracle")
+    args = parser.parse_args()
+    if not args.check:
+        parser.print_help()
+        sys.exit(0)
+    sys.exit(1 if self_check() else 0)
