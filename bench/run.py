@@ -1,0 +1,729 @@
+"""Benchmark tinyconv against PyTorch (NCHW and channels-last) and the plain-numpy textbook code.
+
+Usage::
+
+    python bench/run.py [--parts layers] [--threads 1,2] [--repeat N] [--quick]
+                        [--json FILE] [--filter SUBSTR] [--peers tinyconv,torch,...] [--list]
+
+See bench/README.md for what the columns mean. Everything runs in one process; the peers are
+interleaved round-robin within each repetition, and before each timed sample the script waits
+until no other thread of the process is still running (spinning OpenMP / OpenBLAS workers left
+over from the previous peer would otherwise steal a core from the next one, see README).
+"""
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for _p in (HERE, ROOT):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+# PyTorch is imported BEFORE tinyconv: tinyconv sets OMP_WAIT_POLICY=PASSIVE in os.environ at
+# import (for its own OpenMP runtime); importing torch first leaves torch on its own defaults.
+try:
+    import torch
+    import torch.nn.functional as TF
+    TORCH_ERROR = None
+except ImportError as e:  # the torch columns then show '-'
+    torch = TF = None
+    TORCH_ERROR = str(e)
+
+try:
+    import tinyconv
+    try:
+        import tinyconv.nn.functional as F
+    except ImportError:
+        import tinyconv.functional as F
+    TINYCONV_ERROR = None
+except ImportError as e:
+    tinyconv = F = None
+    TINYCONV_ERROR = str(e)
+
+import numpy_ref  # noqa: E402  (bench/numpy_ref.py)
+
+DTYPE = np.float32
+CHECK_TOL = 1e-4  # max |peer - float64 oracle| / max |oracle|, per output and gradient
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmark rows
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    """One benchmark row: an op, its input and weight shapes, PyTorch keyword arguments."""
+
+    name: str
+    op: str  # "conv", "conv_transpose", "max_pool", "avg_pool"
+    x: tuple
+    w: tuple = None  # PyTorch layout: conv (Cout, Cin/g, *k), conv_transpose (Cin, Cout/g, *k)
+    kw: dict = field(default_factory=dict)
+
+    @property
+    def nd(self):
+        return len(self.x) - 2
+
+    @property
+    def has_weight(self):
+        return self.op in ("conv", "conv_transpose")
+
+    def bias_size(self):
+        if self.op == "conv":
+            return self.w[0]
+        return self.w[1] * self.kw.get("groups", 1)
+
+    def flops(self, out_shape):
+        """Forward FLOPs: 2 * N * Cout * Lout * Cin/groups * prod(k) (None for pooling)."""
+        if self.op == "conv":
+            return 2 * math.prod(out_shape) * self.w[1] * math.prod(self.w[2:])
+        if self.op == "conv_transpose":  # the input-gradient of the conv out_shape -> x
+            return 2 * math.prod(self.x) * self.w[1] * math.prod(self.w[2:])
+        return None
+
+
+LAYER_CASES = [
+    Case("LeNet conv1 1->6 5x5 p2 28x28 N64", "conv", (64, 1, 28, 28), (6, 1, 5, 5),
+         dict(padding=2)),
+    Case("LeNet conv2 6->16 5x5 14x14 N64", "conv", (64, 6, 14, 14), (16, 6, 5, 5)),
+    Case("VGG 3x3 64->64 32x32 N32", "conv", (32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1)),
+    Case("ResNet 3x3 128->128 16x16 N32", "conv", (32, 128, 16, 16), (128, 128, 3, 3),
+         dict(padding=1)),
+    Case("stride2 3x3 64->128 32x32 N32", "conv", (32, 64, 32, 32), (128, 64, 3, 3),
+         dict(stride=2, padding=1)),
+    Case("1x1 256->64 8x8 N32", "conv", (32, 256, 8, 8), (64, 256, 1, 1)),
+    Case("dilated2 3x3 64->64 32x32 p2 N32", "conv", (32, 64, 32, 32), (64, 64, 3, 3),
+         dict(padding=2, dilation=2)),
+    Case("depthwise 3x3 128 16x16 N32", "conv", (32, 128, 16, 16), (128, 1, 3, 3),
+         dict(padding=1, groups=128)),
+    Case("grouped4 3x3 128->128 16x16 N32", "conv", (32, 128, 16, 16), (128, 32, 3, 3),
+         dict(padding=1, groups=4)),
+    Case("convT 4x4 s2 p1 64->32 16x16 N32", "conv_transpose", (32, 64, 16, 16), (64, 32, 4, 4),
+         dict(stride=2, padding=1)),
+    Case("conv1d k3 64->64 L256 N32", "conv", (32, 64, 256), (64, 64, 3), dict(padding=1)),
+    Case("conv3d k3 16->32 16^3 N8", "conv", (8, 16, 16, 16, 16), (32, 16, 3, 3, 3),
+         dict(padding=1)),
+    Case("maxpool 2x2 64x64x32x32", "max_pool", (64, 64, 32, 32), kw=dict(kernel_size=2)),
+    Case("maxpool 3x3 s2 p1 64x64x32x32", "max_pool", (64, 64, 32, 32),
+         kw=dict(kernel_size=3, stride=2, padding=1)),
+    Case("avgpool 2x2 64x64x32x32", "avg_pool", (64, 64, 32, 32), kw=dict(kernel_size=2)),
+]
+
+
+def make_data(case, seed=0):
+    """Fixed random float32 input, weight (fan-in scaled), bias."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case.x, dtype=np.float32)
+    w = b = None
+    if case.has_weight:
+        fan_in = case.w[1] * math.prod(case.w[2:])
+        w = (rng.standard_normal(case.w, dtype=np.float32) / np.float32(math.sqrt(fan_in)))
+        b = rng.standard_normal(case.bias_size(), dtype=np.float32) * np.float32(0.1)
+    return x, w, b
+
+
+def upstream_grad(shape, seed=1):
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Peers: each turns a case into two callables (forward, forward+backward) and a result getter
+# --------------------------------------------------------------------------------------------
+
+class Prepared:
+    """A peer's callables for one case.
+
+    ``fwd()``: forward only, without recording for autograd. ``train()``: forward, then backward
+    with the fixed upstream gradient (w.r.t. input, weight and bias), gradients reset first.
+    ``results()``: output and gradients of one ``train()`` as float numpy arrays.
+    """
+
+    def __init__(self, fwd, train, results):
+        self.fwd, self.train, self.results = fwd, train, results
+
+
+def _fn_name(case):
+    base = {"conv": "conv", "conv_transpose": "conv_transpose", "max_pool": "max_pool",
+            "avg_pool": "avg_pool"}[case.op]
+    return f"{base}{case.nd}d"
+
+
+class TinyconvPeer:
+    name = "tinyconv"
+
+    def available(self):
+        return tinyconv is not None
+
+    def prepare(self, case, x, w, b, gy):
+        fn = getattr(F, _fn_name(case))
+        xt = tinyconv.tensor(x, requires_grad=True)
+        params = [xt]
+        args = ()
+        if case.has_weight:
+            wt, bt = tinyconv.tensor(w, requires_grad=True), tinyconv.tensor(b, requires_grad=True)
+            params += [wt, bt]
+            args = (wt, bt)
+        kw = case.kw
+        gy = np.ascontiguousarray(gy)
+        state = {}
+
+        def fwd():
+            with tinyconv.no_grad():
+                return fn(xt, *args, **kw)
+
+        def train():
+            for p in params:
+                p.grad = None
+            y = fn(xt, *args, **kw)
+            y.backward(gy)
+            state["y"] = y
+
+        def results():
+            train()
+            out = {"out": state["y"].numpy(), "dx": xt.grad.numpy()}
+            if case.has_weight:
+                out.update(dW=params[1].grad.numpy(), db=params[2].grad.numpy())
+            return out
+
+        return Prepared(fwd, train, results)
+
+
+class TorchPeer:
+    def __init__(self, channels_last):
+        self.channels_last = channels_last
+        self.name = "torch-CL" if channels_last else "torch"
+
+    def available(self):
+        return torch is not None
+
+    def prepare(self, case, x, w, b, gy):
+        if self.channels_last:
+            fmt = {2: torch.channels_last, 3: torch.channels_last_3d}.get(case.nd)
+            if fmt is None:  # no channels-last memory format for 1-D (3-dim) tensors
+                return None
+            conv = lambda a: torch.from_numpy(a).contiguous(memory_format=fmt)  # noqa: E731
+        else:
+            conv = torch.from_numpy
+        fn = getattr(TF, _fn_name(case))
+        xt = conv(x).requires_grad_()
+        params = [xt]
+        args = ()
+        if case.has_weight:
+            wt, bt = conv(w).requires_grad_(), torch.from_numpy(b).requires_grad_()
+            params += [wt, bt]
+            args = (wt, bt)
+        kw = case.kw
+        with torch.no_grad():
+            y0 = fn(xt, *args, **kw)
+        # Upstream gradient in the memory format of the peer's own output (preserve_format).
+        gyt = torch.empty_like(y0).copy_(torch.from_numpy(gy))
+        state = {}
+
+        def fwd():
+            with torch.no_grad():
+                return fn(xt, *args, **kw)
+
+        def train():
+            for p in params:
+                p.grad = None
+            y = fn(xt, *args, **kw)
+            y.backward(gyt)
+            state["y"] = y
+
+        def results():
+            train()
+            out = {"out": state["y"].detach().numpy(), "dx": xt.grad.numpy()}
+            if case.has_weight:
+                out.update(dW=params[1].grad.numpy(), db=params[2].grad.numpy())
+            return out
+
+        return Prepared(fwd, train, results)
+
+
+class NumpyPeer:
+    name = "numpy"
+
+    def available(self):
+        return True
+
+    def prepare(self, case, x, w, b, gy):
+        layer = numpy_ref.make_layer(case.op, w, b, case.kw)
+        y0 = layer.forward(x)
+        # Upstream gradient in the layout of the layer's own output (channels-last, see numpy_ref).
+        gyn = np.empty_like(y0)
+        gyn[...] = gy
+        state = {}
+
+        def fwd():
+            return layer.forward(x)
+
+        def train():
+            state["y"] = layer.forward(x)
+            state["dx"] = layer.backward(gyn)
+
+        def results():
+            train()
+            out = {"out": state["y"], "dx": state["dx"]}
+            if case.has_weight:
+                out.update(dW=layer.dW, db=layer.db)
+            return out
+
+        return Prepared(fwd, train, results)
+
+
+ALL_PEERS = {"tinyconv": TinyconvPeer(), "torch": TorchPeer(False), "torch-CL": TorchPeer(True),
+             "numpy": NumpyPeer()}
+
+
+def oracle(case, x, w, b, gy):
+    """Float64 output and gradients: PyTorch NCHW if importable, else numpy_ref in float64."""
+    if torch is not None:
+        fn = getattr(TF, _fn_name(case))
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        args = ()
+        if case.has_weight:
+            wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+            bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+            args = (wt, bt)
+        y = fn(xt, *args, **case.kw)
+        y.backward(torch.tensor(gy, dtype=torch.float64))
+        out = {"out": y.detach().numpy(), "dx": xt.grad.numpy()}
+        if case.has_weight:
+            out.update(dW=wt.grad.numpy(), db=bt.grad.numpy())
+        return "torch float64", out
+    f64 = lambda a: None if a is None else a.astype(np.float64)  # noqa: E731
+    layer = numpy_ref.make_layer(case.op, f64(w), f64(b), case.kw)
+    out = {"out": layer.forward(f64(x)), "dx": layer.backward(f64(gy))}
+    if case.has_weight:
+        out.update(dW=layer.dW, db=layer.db)
+    return "numpy_ref float64", out
+
+
+def check(got, ref):
+    """Worst relative error over output and gradients, and a list of problems."""
+    problems, worst = [], 0.0
+    for key, r in ref.items():
+        g = got.get(key)
+        if g is None:
+            problems.append(f"{key} missing")
+            continue
+        g = np.asarray(g)
+        if g.shape != r.shape:
+            problems.append(f"{key} shape {g.shape} != {r.shape}")
+            continue
+        if g.dtype != DTYPE:
+            problems.append(f"{key} dtype {g.dtype} != float32")
+        err = float(np.max(np.abs(g.astype(np.float64) - r)) / (np.max(np.abs(r)) + 1e-30))
+        worst = max(worst, err)
+        if not err <= CHECK_TOL:
+            problems.append(f"{key} relative error {err:.1e}")
+    return worst, problems
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+
+_MAIN_TID = threading.get_native_id()
+_HAVE_PROC = os.path.isdir("/proc/self/task")
+
+
+def _busy_threads():
+    """Threads of this process, other than the main one, currently running (state R)."""
+    busy = 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == _MAIN_TID:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        if s[s.rfind(")") + 2] == "R":
+            busy += 1
+    return busy
+
+
+def wait_quiet(cap=0.5):
+    """Wait until no worker thread still spins after the previous peer's call (at most ``cap`` s).
+
+    OpenBLAS workers spin ~0.1 s after a matmul, libgomp workers a few ms; a thread spinning on
+    one of the 2 cores made the next peer up to 1.5x slower. Returns the seconds waited.
+    """
+    if not _HAVE_PROC:
+        time.sleep(0.15)
+        return 0.15
+    t0 = time.perf_counter()
+    quiet = 0
+    while time.perf_counter() - t0 < cap:
+        if _busy_threads() == 0:
+            quiet += 1
+            if quiet >= 2:
+                break
+        else:
+            quiet = 0
+        time.sleep(0.0005)
+    return time.perf_counter() - t0
+
+
+class LoadMonitor:
+    """CPU time used by *other* processes on this machine between ``start()`` and ``stop()``.
+
+    Returned in cores (1.0 = one core busy all the time). Timings taken while other processes
+    run (builds, tests) on a 2-core machine are not comparable; rows measured under more than
+    ``NOISY_CORES`` of background load are flagged in the table.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _read(self):
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            busy = sum(v) - v[3] - (v[4] if len(v) > 4 else 0)  # minus idle, iowait
+            with open("/proc/self/stat") as f:
+                s = f.read()
+            own = sum(int(x) for x in s[s.rfind(")") + 2:].split()[11:13])  # utime, stime
+            return busy, own, time.perf_counter()
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def start(self):
+        self.t0 = self._read()
+
+    def stop(self):
+        t1 = self._read()
+        if self.t0 is None or t1 is None or t1[2] <= self.t0[2]:
+            return None
+        other = (t1[0] - self.t0[0]) - (t1[1] - self.t0[1])
+        return max(0.0, other / self.TICK / (t1[2] - self.t0[2]))
+
+
+NOISY_CORES = 0.25
+
+
+def sample(fn, inner):
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
+
+
+def time_interleaved(fns, repeat, min_sample_s):
+    """Median seconds per call of each callable in ``fns`` (dict name -> fn).
+
+    Per callable: one warm-up call, then ``inner`` calls per sample, chosen so that a sample
+    lasts at least ``min_sample_s``. Each repetition runs one sample of every callable,
+    round-robin, the starting peer rotating from one repetition to the next.
+    """
+    names = list(fns)
+    inner = {}
+    for name in names:
+        wait_quiet()
+        t = sample(fns[name], 1)
+        inner[name] = max(1, min(1000, math.ceil(min_sample_s / max(t, 1e-7))))
+    samples = {name: [] for name in names}
+    for r in range(repeat):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            wait_quiet()
+            samples[name].append(sample(fns[name], inner[name]))
+    return {n: statistics.median(s) for n, s in samples.items()}, samples, inner
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+PASSES = ("fwd", "fwd+bwd")
+
+
+def _ms(v):
+    if v is None:
+        return "-"
+    s = v * 1e3
+    return f"{s:.3f}" if s < 1 else f"{s:.2f}" if s < 100 else f"{s:.1f}"
+
+
+def _ratio(num, den):
+    if num is None or den is None or den <= 0:
+        return "-"
+    return f"{num / den:.2f}x"
+
+
+class Table:
+    COLS = [("layer", 34, "<"), ("pass", 7, "<"), ("tinyconv", 9, ">"), ("torch", 9, ">"),
+            ("torch-CL", 9, ">"), ("numpy", 9, ">"), ("GFLOP/s", 8, ">"), ("vs torch", 8, ">"),
+            ("vs CL", 7, ">"), ("vs numpy", 8, ">"), ("other", 5, ">")]
+
+    def line(self, values):
+        return "  ".join(f"{v:{a}{w}}" for v, (_, w, a) in zip(values, self.COLS))
+
+    def header(self):
+        h = self.line([c[0] for c in self.COLS])
+        return h + "\n" + "-" * len(h)
+
+    def row(self, name, pname, ms, flops, status, load):
+        def cell(peer):
+            if status.get(peer) == "FAIL":
+                return "FAIL"
+            return _ms(ms.get(peer))
+
+        tc = ms.get("tinyconv")
+        gf = f"{flops / tc / 1e9:.1f}" if flops and tc else "-"
+        return self.line([name[:34], pname, cell("tinyconv"), cell("torch"), cell("torch-CL"),
+                          cell("numpy"), gf, _ratio(ms.get("torch"), tc),
+                          _ratio(ms.get("torch-CL"), tc), _ratio(ms.get("numpy"), tc),
+                          "?" if load is None else f"{load:.2f}" + ("!" if load > NOISY_CORES
+                                                                    else " ")])
+
+
+def _geomean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+# --------------------------------------------------------------------------------------------
+# Parts
+# --------------------------------------------------------------------------------------------
+
+def run_layers(args, peers, threads, out):
+    """Part "layers": every row of LAYER_CASES, forward and forward+backward."""
+    cases = [c for c in LAYER_CASES if not args.filter or args.filter.lower() in c.name.lower()]
+    if not cases:
+        print(f"no layer row matches --filter {args.filter!r}")
+        return 0
+    table = Table()
+    print(f"\n== part 'layers', {threads} thread(s): median ms per call "
+          f"(repeat {args.repeat}), speedup = peer ms / tinyconv ms ==")
+    print(table.header(), flush=True)
+    failures = noisy = 0
+    monitor = LoadMonitor()
+    speedups = {p: {"torch": [], "torch-CL": [], "numpy": []} for p in PASSES}
+    for case in cases:
+        gc.collect()
+        x, w, b = make_data(case)
+        gy = upstream_grad(_out_shape(case, x, w, b))
+        ref_name, ref = oracle(case, x, w, b, gy)
+        flops = case.flops(ref["out"].shape)
+        prepared, status, errors = {}, {}, {}
+        for peer in peers:
+            try:
+                p = peer.prepare(case, x, w, b, gy)
+                if p is None:
+                    continue
+                err, problems = check(p.results(), ref)
+            except Exception as e:  # a crashing peer is reported, not fatal for the others
+                err, problems = None, [f"{type(e).__name__}: {e}"]
+            errors[peer.name] = err
+            if problems:
+                status[peer.name] = "FAIL"
+                failures += 1
+                print(f"   !! {peer.name} on {case.name!r} disagrees with {ref_name}: "
+                      + "; ".join(problems), flush=True)
+            else:
+                status[peer.name] = "ok"
+                prepared[peer.name] = p
+        gc.disable()
+        try:
+            for pname in PASSES:
+                fns = {n: (p.fwd if pname == "fwd" else p.train) for n, p in prepared.items()}
+                monitor.start()
+                med, samples, inner = time_interleaved(fns, args.repeat, args.min_sample)
+                load = monitor.stop()
+                noisy += load is not None and load > NOISY_CORES
+                print(table.row(case.name, pname, med, flops * (1 if pname == "fwd" else 3)
+                                if flops else None, status, load), flush=True)
+                tc = med.get("tinyconv")
+                for other in ("torch", "torch-CL", "numpy"):
+                    if tc and med.get(other):
+                        speedups[pname][other].append(med[other] / tc)
+                out.append({
+                    "part": "layers", "layer": case.name, "pass": pname, "threads": threads,
+                    "op": case.op, "x": list(case.x), "w": list(case.w) if case.w else None,
+                    "kwargs": case.kw, "flops": flops * (1 if pname == "fwd" else 3)
+                    if flops else None,
+                    "median_ms": {n: v * 1e3 for n, v in med.items()},
+                    "samples_ms": {n: [v * 1e3 for v in s] for n, s in samples.items()},
+                    "inner": inner, "check": status, "check_rel_err": errors,
+                    "oracle": ref_name, "other_load_cores": load,
+                })
+        finally:
+            gc.enable()
+        del prepared
+    print("-" * len(table.header().split("\n")[0]))
+    for pname in PASSES:
+        parts = [f"vs {o} {g:.2f}x" for o in ("torch", "torch-CL", "numpy")
+                 if (g := _geomean(speedups[pname][o]))]
+        if parts:
+            print(f"geometric mean speedup of tinyconv, {pname}: " + ", ".join(parts))
+    if noisy:
+        print(f"warning: {noisy} row(s) ran while other processes used more than {NOISY_CORES} "
+              "core(s) ('!' in column 'other'); their times are not trustworthy, run again")
+    return failures
+
+
+def _out_shape(case, x, w, b):
+    """Output shape from the numpy reference's size formulas (no compute)."""
+    sp = x.shape[2:]
+    kw = case.kw
+    nd = case.nd
+    t = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd  # noqa: E731
+    if case.op == "conv":
+        k = case.w[2:]
+        s, p, d = t(kw.get("stride", 1)), t(kw.get("padding", 0)), t(kw.get("dilation", 1))
+        o = [numpy_ref.conv_output_size(*a) for a in zip(sp, k, s, p, d)]
+        return (x.shape[0], case.w[0], *o)
+    if case.op == "conv_transpose":
+        k = case.w[2:]
+        s, p, d = t(kw.get("stride", 1)), t(kw.get("padding", 0)), t(kw.get("dilation", 1))
+        op = t(kw.get("output_padding", 0))
+        o = [(i - 1) * s_ - 2 * p_ + d_ * (k_ - 1) + op_ + 1
+             for i, k_, s_, p_, d_, op_ in zip(sp, k, s, p, d, op)]
+        return (x.shape[0], case.bias_size(), *o)
+    k = t(kw["kernel_size"])
+    s = t(kw.get("stride") or kw["kernel_size"])
+    p = t(kw.get("padding", 0))
+    o = [numpy_ref.conv_output_size(i, k_, s_, p_) for i, k_, s_, p_ in zip(sp, k, s, p)]
+    return (x.shape[0], x.shape[1], *o)
+
+
+PARTS = {"layers": run_layers}  # a "train" part (whole training steps) plugs in here
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+def set_threads(n):
+    if tinyconv is not None:
+        tinyconv.set_num_threads(n)  # also sets the OpenBLAS threads numpy (and numpy_ref) uses
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def environment():
+    env = {"python": platform.python_version(), "numpy": np.__version__,
+           "machine": platform.machine(), "cpus": os.cpu_count(),
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    try:
+        with open("/proc/cpuinfo") as f:
+            env["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f
+                               if ln.startswith("model name")), None)
+    except OSError:
+        pass
+    env["torch"] = torch.__version__ if torch is not None else f"not available ({TORCH_ERROR})"
+    if tinyconv is not None:
+        env["tinyconv"] = getattr(tinyconv, "__version__", "?")
+        try:
+            from tinyconv import _parallel
+            env["blas"] = _parallel.blas_info()
+        except Exception:  # informational only
+            pass
+    else:
+        env["tinyconv"] = f"not available ({TINYCONV_ERROR})"
+    try:
+        env["git"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                    capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return env
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Benchmark tinyconv against PyTorch and plain numpy (see bench/README.md).")
+    ap.add_argument("--parts", default="layers",
+                    help=f"comma-separated parts to run, from {sorted(PARTS)} (default: layers)")
+    ap.add_argument("--threads", default=None,
+                    help="comma-separated thread counts, e.g. 1,2 (default: tinyconv's default)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="timed repetitions per peer and pass; the median is shown "
+                         "(default 7, --quick 3)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer repetitions and shorter samples (about a minute)")
+    ap.add_argument("--json", metavar="FILE", help="also write all samples and metadata as JSON")
+    ap.add_argument("--filter", metavar="SUBSTR", help="only rows whose name contains SUBSTR")
+    ap.add_argument("--peers", default=",".join(ALL_PEERS),
+                    help=f"comma-separated peers to run (default: {','.join(ALL_PEERS)})")
+    ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    args = ap.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 3 if args.quick else 7
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    args.min_sample = 0.005 if args.quick else 0.02
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    bad = [p for p in args.parts if p not in PARTS]
+    if bad:
+        ap.error(f"unknown part(s) {bad}; available: {sorted(PARTS)}")
+    args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    bad = [p for p in args.peers if p not in ALL_PEERS]
+    if bad:
+        ap.error(f"unknown peer(s) {bad}; available: {list(ALL_PEERS)}")
+    if args.threads is None:
+        args.threads = [tinyconv.get_num_threads() if tinyconv is not None
+                        else len(os.sched_getaffinity(0))]
+    else:
+        try:
+            args.threads = [int(t) for t in args.threads.split(",") if t.strip()]
+        except ValueError:
+            ap.error(f"--threads expects comma-separated integers, got {args.threads!r}")
+        if not args.threads or min(args.threads) < 1:
+            ap.error("--threads needs positive integers")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.list:
+        for c in LAYER_CASES:
+            print(f"{c.name:34s} {c.op:15s} x{c.x} w{c.w} {c.kw}")
+        return 0
+    env = environment()
+    print("tinyconv benchmark | " + " | ".join(
+        f"{k}: {env[k]}" for k in ("cpu", "cpus", "python", "numpy", "torch", "tinyconv", "blas",
+                                   "git") if env.get(k) is not None))
+    peers = []
+    for name in args.peers:
+        peer = ALL_PEERS[name]
+        if peer.available():
+            peers.append(peer)
+        else:
+            print(f"peer {name} not available: "
+                  f"{TORCH_ERROR if name.startswith('torch') else TINYCONV_ERROR} "
+                  f"(its column shows '-')")
+    if tinyconv is None:
+        print("warning: without tinyconv, numpy's BLAS thread count is not set by --threads")
+    results, failures = [], 0
+    t0 = time.perf_counter()
+    for n in args.threads:
+        set_threads(n)
+        for part in args.parts:
+            failures += PARTS[part](args, peers, n, results)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; "
+          + (f"{failures} correctness check(s) FAILED" if failures else "all correctness checks passed"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "args": {k: v for k, v in vars(args).items()},
+                       "results": results}, f, indent=1)
+        print(f"wrote {args.json}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
