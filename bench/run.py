@@ -32,26 +32,67 @@ for _p in (HERE, ROOT):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-# PyTorch is imported BEFORE tinyconv: tinyconv sets OMP_WAIT_POLICY=PASSIVE in os.environ at
-# import (for its own OpenMP runtime); importing torch first leaves torch on its own defaults.
-try:
-    import torch
-    import torch.nn.functional as TF
-    TORCH_ERROR = None
-except ImportError as e:  # the torch columns then show '-'
-    torch = TF = None
-    TORCH_ERROR = str(e)
+torch = TF = tinyconv = F = None
+WAIT_POLICY_AT_START = os.environ.get("OMP_WAIT_POLICY")  # before tinyconv sets its default
+TORCH_ERROR = TINYCONV_ERROR = "not imported"
 
-try:
-    import tinyconv
+
+def _import_torch():
+    global torch, TF, TORCH_ERROR
     try:
-        import tinyconv.nn.functional as F
-    except ImportError:
-        import tinyconv.functional as F
-    TINYCONV_ERROR = None
-except ImportError as e:
-    tinyconv = F = None
-    TINYCONV_ERROR = str(e)
+        import torch as _torch
+        import torch.nn.functional as _TF
+        torch, TF, TORCH_ERROR = _torch, _TF, None
+    except ImportError as e:  # the torch columns then show '-'
+        TORCH_ERROR = str(e)
+
+
+def _import_tinyconv():
+    global tinyconv, F, TINYCONV_ERROR
+    try:
+        import tinyconv as _tc
+        try:
+            import tinyconv.nn.functional as _F
+        except ImportError:
+            import tinyconv.functional as _F
+        tinyconv, F, TINYCONV_ERROR = _tc, _F, None
+    except ImportError as e:
+        TINYCONV_ERROR = str(e)
+
+
+def import_libraries(order):
+    """Import PyTorch and tinyconv in the given order ("torch-first" or "tinyconv-first").
+
+    torch-first (the default): tinyconv sets OMP_WAIT_POLICY=PASSIVE in os.environ at import,
+    for its own OpenMP runtime; importing torch first leaves torch on its own defaults. But both
+    link an OpenMP runtime called libgomp.so.1, and the dynamic loader gives tinyconv the one
+    torch already loaded (torch/lib/libgomp.so.1), initialised before the PASSIVE setting: in
+    this order tinyconv's OpenMP workers spin like torch's. tinyconv-first: the one runtime
+    starts PASSIVE, for torch too. ``openmp_runtimes()`` reports what was loaded.
+    """
+    if order == "tinyconv-first":
+        _import_tinyconv()
+        _import_torch()
+    else:
+        _import_torch()
+        _import_tinyconv()
+
+
+def openmp_runtimes():
+    """Paths of the OpenMP runtimes mapped into this process (Linux; [] elsewhere)."""
+    found = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                base = os.path.basename(path)
+                if (base.startswith(("libgomp", "libiomp", "libomp")) and ".so" in base
+                        and path not in found):
+                    found.append(path)
+    except OSError:
+        pass
+    return found
+
 
 import numpy_ref  # noqa: E402  (bench/numpy_ref.py)
 
@@ -618,7 +659,9 @@ def set_threads(n):
 def environment():
     env = {"python": platform.python_version(), "numpy": np.__version__,
            "machine": platform.machine(), "cpus": os.cpu_count(),
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+           "OMP_WAIT_POLICY_at_start": WAIT_POLICY_AT_START,
+           "OMP_WAIT_POLICY_now": os.environ.get("OMP_WAIT_POLICY"),
+           "openmp_runtimes": openmp_runtimes(),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
     try:
         with open("/proc/cpuinfo") as f:
@@ -644,6 +687,17 @@ def environment():
     return env
 
 
+def _import_order(argv):
+    """--import-order must act before argparse needs tinyconv (for the default thread count)."""
+    argv = sys.argv[1:] if argv is None else argv
+    for i, a in enumerate(argv):
+        if a.startswith("--import-order="):
+            return a.split("=", 1)[1]
+        if a == "--import-order" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "torch-first"
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description="Benchmark tinyconv against PyTorch and plain numpy (see bench/README.md).")
@@ -660,6 +714,10 @@ def parse_args(argv=None):
     ap.add_argument("--filter", metavar="SUBSTR", help="only rows whose name contains SUBSTR")
     ap.add_argument("--peers", default=",".join(ALL_PEERS),
                     help=f"comma-separated peers to run (default: {','.join(ALL_PEERS)})")
+    ap.add_argument("--import-order", choices=("torch-first", "tinyconv-first"),
+                    default="torch-first",
+                    help="which library is imported (and initialises the shared OpenMP "
+                         "runtime) first; see README (default: torch-first)")
     ap.add_argument("--list", action="store_true", help="list the rows and exit")
     args = ap.parse_args(argv)
     if args.repeat is None:
@@ -689,15 +747,26 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    import_libraries(_import_order(argv))
     args = parse_args(argv)
     if args.list:
         for c in LAYER_CASES:
             print(f"{c.name:34s} {c.op:15s} x{c.x} w{c.w} {c.kw}")
         return 0
     env = environment()
+    env["import_order"] = args.import_order
     print("tinyconv benchmark | " + " | ".join(
         f"{k}: {env[k]}" for k in ("cpu", "cpus", "python", "numpy", "torch", "tinyconv", "blas",
-                                   "git") if env.get(k) is not None))
+                                   "git", "import_order") if env.get(k) is not None))
+    rts = env["openmp_runtimes"]
+    print(f"OpenMP runtime(s) loaded: {', '.join(rts) or 'none'}; OMP_WAIT_POLICY at start: "
+          f"{WAIT_POLICY_AT_START or 'unset'}")
+    if (torch is not None and tinyconv is not None and len(rts) == 1
+            and args.import_order == "torch-first" and WAIT_POLICY_AT_START is None):
+        print("note: tinyconv shares torch's OpenMP runtime, started before tinyconv could set "
+              "OMP_WAIT_POLICY=PASSIVE,\n      so tinyconv's OpenMP workers spin after each "
+              "parallel region here (see bench/README.md; compare --import-order "
+              "tinyconv-first)")
     peers = []
     for name in args.peers:
         peer = ALL_PEERS[name]
