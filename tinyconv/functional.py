@@ -21,3 +21,17 @@ __all__ = [
     "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
     "pool_output_size",
 ]
+
+# Activations, losses, normalisation and dropout (nn slice). relu/sigmoid/tanh are re-imported
+# from ops.activation, which adds PyTorch's signatures (inplace=) and input checks.
+from .ops.activation import (elu, gelu, hardtanh, leaky_relu, log_softmax, relu,  # noqa: E402,F811
+                             relu6, sigmoid, silu, softmax, tanh)
+from .ops.dropout import dropout, dropout1d, dropout2d, dropout3d  # noqa: E402
+from .ops.loss import cross_entropy, l1_loss, mse_loss, nll_loss  # noqa: E402
+from .ops.norm import batch_norm  # noqa: E402
+
+__all__ += [
+    "elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "relu6", "silu", "softmax",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "cross_entropy", "l1_loss", "mse_loss",
+    "nll_loss", "batch_norm",
+]

@@ -1,0 +1,132 @@
+"""Batch normalisation: forward and backward fused into one op.
+
+For input (N, C, *d), per channel c over the M = N * prod(d) values::
+
+    training:  mu = mean(x),  var = mean((x - mu)^2)            (biased, used to normalise)
+               running_mean <- (1 - momentum) * running_mean + momentum * mu
+               running_var  <- (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+    eval:      mu, var = running_mean, running_var
+    y = (x - mu) / sqrt(var + eps) * weight + bias
+
+Backward in training mode (xhat the normalised input, g the incoming gradient)::
+
+    dbias = sum(g),  dweight = sum(g * xhat)
+    dx = weight / sqrt(var + eps) * (g - dbias / M - xhat * dweight / M)
+"""
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from ._util import check_float
+
+__all__ = ["batch_norm"]
+
+
+def _per_channel(a, ndim):
+    return a.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class BatchNorm(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)  # (N, C, L): reduce over axes 0 and 2
+        m = x3.shape[0] * x3.shape[2]
+        if training:
+            mean = x3.mean(axis=(0, 2))
+            xc = x3 - mean[:, None]
+            var = np.einsum("ncl,ncl->c", xc, xc) / m
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+            if running_var is not None:
+                running_var *= 1 - momentum
+                running_var += (momentum * m / max(m - 1, 1)) * var
+        else:
+            mean, var = running_mean, running_var
+            xc = x3 - mean[:, None]
+        invstd = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        xhat = xc
+        xhat *= invstd[:, None]
+        scale = invstd if weight is None else invstd * weight
+        ctx.save_for_backward(xhat, scale, weight)
+        ctx.training, ctx.shape = training, x.shape
+        if weight is None and bias is None:
+            return xhat.reshape(x.shape).copy()
+        y = xhat * weight[:, None] if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias[:, None]
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, scale, weight = ctx.saved_tensors
+        n, c, _ = xhat.shape
+        g3 = g.reshape(n, c, -1)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gb = g3.sum(axis=(0, 2))
+        gw = np.einsum("ncl,ncl->c", g3, xhat)
+        gx = None
+        if need_x:
+            if ctx.training:
+                m = n * xhat.shape[2]
+                gx = g3 - (gb / m)[:, None]
+                gx -= xhat * (gw / m)[:, None]
+                gx *= scale[:, None]
+            else:
+                gx = g3 * scale[:, None]
+            gx = gx.reshape(ctx.shape)
+        return (gx, gw if need_w else None, gb if need_b else None,
+                None, None, None, None, None)
+
+
+def _check_vec(op, t, name, c, x):
+    if t is None:
+        return None
+    check_float(t, name, op)
+    if t.shape != (c,):
+        raise ValueError(f"{op}: {name} must have shape ({c},) for input {x.shape} with {c} "
+                         f"channels, got {t.shape}")
+    if t.dtype != x.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but {name} is {t.dtype}")
+    return t
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel of (N, C, *d) input; see the module docstring for the formulas.
+
+    ``running_mean``/``running_var`` (C,) are updated in place when ``training`` (pass None to
+    skip); they are required when not ``training``. ``weight``/``bias`` (C,) are optional.
+    """
+    op = "batch_norm"
+    check_float(input, "input", op)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input with at least 2 dimensions (N, C, ...), got "
+                         f"shape {input.shape}")
+    c = input.shape[1]
+    rm = _check_vec(op, running_mean, "running_mean", c, input)
+    rv = _check_vec(op, running_var, "running_var", c, input)
+    w = _check_vec(op, weight, "weight", c, input)
+    b = _check_vec(op, bias, "bias", c, input)
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating)):
+        raise TypeError(f"{op}: momentum must be a float, got {momentum!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or eps < 0:
+        raise ValueError(f"{op}: eps must be a non-negative float, got {eps!r}")
+    if training:
+        per_channel = input.data.size // c if c else 0
+        if per_channel <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
+                             f"input size {input.shape}")
+    elif rm is None or rv is None:
+        raise ValueError(f"{op}: running_mean and running_var must be given in evaluation mode "
+                         f"(training=False)")
+    if (rm is None) != (rv is None):
+        raise ValueError(f"{op}: running_mean and running_var must both be given or both be None")
+    for t, name in ((rm, "running_mean"), (rv, "running_var")):
+        if isinstance(t, Tensor) and t.requires_grad and training:
+            raise ValueError(f"{op}: {name} is updated in place and must not require grad")
+    return BatchNorm.apply(input, w, b, None if rm is None else rm.data,
+                           None if rv is None else rv.data, bool(training), float(momentum),
+                           float(eps))
