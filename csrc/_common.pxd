@@ -4,6 +4,8 @@
 # for three spatial dimensions (D, H, W); 1-D and 2-D callers pass D = H = 1 or D = 1, so the
 # helpers below work out the valid index ranges analytically instead of testing each element.
 
+from libc.string cimport memset
+
 ctypedef fused real:
     float
     double
@@ -41,3 +43,40 @@ cdef inline Py_ssize_t imin(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 
 cdef inline Py_ssize_t imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a > b else b
+
+
+cdef inline double sum_double(const real* s, Py_ssize_t n) noexcept nogil:
+    """Sum s[0:n] in double with 8 independent partial sums: fast, and a fixed order, so the
+    result does not depend on the thread count."""
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        a0 += s[i]
+        a1 += s[i + 1]
+        a2 += s[i + 2]
+        a3 += s[i + 3]
+        a4 += s[i + 4]
+        a5 += s[i + 5]
+        a6 += s[i + 6]
+        a7 += s[i + 7]
+        i += 8
+    while i < n:
+        a0 += s[i]
+        i += 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+cdef inline void zero_fill(real* p, Py_ssize_t n) noexcept nogil:
+    """p[0:n] = 0. The padding runs im2col writes are mostly 1-2 elements long, where a call
+    to memset costs more than the stores (it was ~15% of im2col's time)."""
+    if n > 4:
+        memset(p, 0, n * sizeof(real))
+    else:
+        if n > 0:
+            p[0] = 0
+        if n > 1:
+            p[1] = 0
+        if n > 2:
+            p[2] = 0
+        if n > 3:
+            p[3] = 0

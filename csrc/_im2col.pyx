@@ -12,7 +12,7 @@
 from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
 
-from _common cimport real, valid_range
+from _common cimport real, valid_range, zero_fill
 
 
 cdef inline void _im2col_run(const real* xp, real* dst,
@@ -39,15 +39,13 @@ cdef inline void _im2col_run(const real* xp, real* dst,
             o = dst + od * plane + oh * oW
             # first valid element of this output row: input column w0*sw + offw >= 0
             src = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
-            if w0 > 0:
-                memset(o, 0, w0 * sizeof(real))
+            zero_fill(o, w0)
             if sw == 1:
                 memcpy(o + w0, src, nw * sizeof(real))
             else:
                 for ow in range(nw):
                     o[w0 + ow] = src[ow * sw]
-            if w1 < oW:
-                memset(o + w1, 0, (oW - w1) * sizeof(real))
+            zero_fill(o + w1, oW - w1)
         if h1 < oH:
             memset(dst + od * plane + h1 * oW, 0, (oH - h1) * oW * sizeof(real))
     if d1 < oD:

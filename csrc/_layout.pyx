@@ -8,7 +8,7 @@
 from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy
 
-from _common cimport real
+from _common cimport real, sum_double
 
 
 def cols_to_nchw(const real[:, :, ::1] src, real[:, :, ::1] dst, const real[::1] bias,
@@ -49,26 +49,6 @@ def nchw_to_cols(const real[:, :, ::1] src, real[:, :, ::1] dst, int nthreads):
             memcpy(db + t * L, sb + (n * O + o) * L, L * sizeof(real))
 
 
-cdef inline double _sum(const real* s, Py_ssize_t L) noexcept nogil:
-    """Sum in double with 8 independent partial sums (fixed order, so deterministic)."""
-    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
-    cdef Py_ssize_t l = 0
-    while l + 8 <= L:
-        a0 += s[l]
-        a1 += s[l + 1]
-        a2 += s[l + 2]
-        a3 += s[l + 3]
-        a4 += s[l + 4]
-        a5 += s[l + 5]
-        a6 += s[l + 6]
-        a7 += s[l + 7]
-        l += 8
-    while l < L:
-        a0 += s[l]
-        l += 1
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-
-
 def bias_grad(const real[:, :, ::1] g, real[::1] out, int nthreads):
     """out[o] = sum over n, l of g[n, o, l], accumulated in double; one thread per o."""
     cdef Py_ssize_t N = g.shape[0], O = g.shape[1], L = g.shape[2]
@@ -79,5 +59,5 @@ def bias_grad(const real[:, :, ::1] g, real[::1] out, int nthreads):
         for o in prange(O, schedule='static'):
             acc = 0
             for n in range(N):
-                acc = acc + _sum(gb + (n * O + o) * L, L)
+                acc = acc + sum_double(gb + (n * O + o) * L, L)
             out[o] = <real>acc

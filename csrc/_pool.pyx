@@ -11,50 +11,122 @@
 # index outside the plane, so the Python wrapper can raise instead of writing out of bounds.
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, isnan
+from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from _common cimport imax, imin, real, valid_range
+from _common cimport imax, imin, real, sum_double, valid_range
+
+
+# Window bounds depend only on the output index along each dim, so every kernel tabulates them
+# once per call (a few hundred integers) instead of recomputing them - with integer divisions -
+# for every output element of every plane. Tables hold `per` entries per output index.
+
+cdef Py_ssize_t* _table(Py_ssize_t n) except NULL:
+    cdef Py_ssize_t* t = <Py_ssize_t*>malloc(imax(n, 1) * sizeof(Py_ssize_t))
+    if t == NULL:
+        raise MemoryError("tinyconv pooling: cannot allocate a window table")
+    return t
+
+
+cdef void _tap_table(Py_ssize_t* t, Py_ssize_t O, Py_ssize_t I, Py_ssize_t k, Py_ssize_t s,
+                     Py_ssize_t p, Py_ssize_t d) noexcept nogil:
+    """t[2o], t[2o+1] = range of taps of window o (start o*s - p, dilation d) inside [0, I)."""
+    cdef Py_ssize_t o
+    for o in range(O):
+        valid_range(I, k, d, o * s - p, &t[2 * o], &t[2 * o + 1])
+
+
+cdef void _avg_table(Py_ssize_t* t, Py_ssize_t O, Py_ssize_t I, Py_ssize_t k, Py_ssize_t s,
+                     Py_ssize_t p) noexcept nogil:
+    """PyTorch's avg-pool window: t[3o], t[3o+1] = clipped input range, t[3o+2] = padded size.
+
+    start = o*s - p; end = min(start + k, I + p); padded = end - start; then clip to [0, I).
+    """
+    cdef Py_ssize_t o, start, end
+    for o in range(O):
+        start = o * s - p
+        end = imin(start + k, I + p)
+        t[3 * o] = imax(start, 0)
+        t[3 * o + 1] = imin(end, I)
+        t[3 * o + 2] = end - start
+
+
+cdef void _adaptive_table(Py_ssize_t* t, Py_ssize_t O, Py_ssize_t I) noexcept nogil:
+    """t[2o], t[2o+1] = floor(o*I/O), ceil((o+1)*I/O), in integers."""
+    cdef Py_ssize_t o
+    for o in range(O):
+        t[2 * o] = (o * I) // O
+        t[2 * o + 1] = ((o + 1) * I + O - 1) // O
 
 
 # ----------------------------------------------------------------------------- max pool
 
+cdef inline void _max_window(const real* xp, Py_ssize_t base, Py_ssize_t dstep, Py_ssize_t nd,
+                             Py_ssize_t hstep, Py_ssize_t nh, Py_ssize_t k0, Py_ssize_t k1,
+                             Py_ssize_t wstep, real* mout, int64_t* iout) noexcept nogil:
+    """Max over the taps base + a*dstep + b*hstep + k*wstep (a < nd, b < nh, k0 <= k < k1).
+
+    PyTorch's rule: a tap replaces the running max if it is larger or NaN, starting from -inf
+    at the first tap; ties keep the first tap, several NaNs keep the last. The common NaN-free
+    case runs a branch-free "larger" loop (on random data a branch there mispredicts about
+    once per window, which cost ~2x), and a window found to hold a NaN is redone exactly.
+    """
+    cdef Py_ssize_t a, b, k, idx, row
+    cdef Py_ssize_t best = base + k0 * wstep
+    cdef real v, m = -INFINITY
+    cdef bint gt, nan = False
+    for a in range(nd):
+        for b in range(nh):
+            row = base + a * dstep + b * hstep
+            for k in range(k0, k1):
+                idx = row + k * wstep
+                v = xp[idx]
+                gt = v > m
+                best = idx if gt else best
+                m = v if gt else m
+                nan |= v != v
+    if nan:
+        for a in range(nd):
+            for b in range(nh):
+                row = base + a * dstep + b * hstep
+                for k in range(k0, k1):
+                    idx = row + k * wstep
+                    if xp[idx] != xp[idx]:
+                        m = xp[idx]
+                        best = idx
+    mout[0] = m
+    iout[0] = best
+
+
 cdef void _max_plane(const real* xp, real* op, int64_t* ip,
-                     Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                     Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-                     Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                     const Py_ssize_t* tD, const Py_ssize_t* tH, const Py_ssize_t* tW,
+                     Py_ssize_t H, Py_ssize_t W, Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
                      Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
                      Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
                      Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
-    cdef Py_ssize_t od, oh, ow, ds, hs, ws, i0, i1, j0, j1, k0, k1, i, j, k, idx, rowi, best, o
-    cdef double v, m
+    cdef Py_ssize_t od, oh, ow, ds, hs, i0, i1, j0, j1, k0, k1, rowbase
     for od in range(oD):
         ds = od * sd - pd
-        valid_range(D, kd, dd, ds, &i0, &i1)          # taps of the window inside the input
+        i0 = tD[2 * od]
+        i1 = tD[2 * od + 1]
         for oh in range(oH):
             hs = oh * sh - ph
-            valid_range(H, kh, dh, hs, &j0, &j1)
+            j0 = tH[2 * oh]
+            j1 = tH[2 * oh + 1]
+            rowbase = ((ds + i0 * dd) * H + hs + j0 * dh) * W - pw
             for ow in range(oW):
-                ws = ow * sw - pw
-                valid_range(W, kw, dw, ws, &k0, &k1)
-                m = -INFINITY
-                if i0 < i1 and j0 < j1 and k0 < k1:
-                    best = ((ds + i0 * dd) * H + hs + j0 * dh) * W + ws + k0 * dw
+                k0 = tW[2 * ow]
+                k1 = tW[2 * ow + 1]
+                if i0 >= i1 or j0 >= j1 or k0 >= k1:    # no tap inside the input
+                    op[ow] = -INFINITY
+                    ip[ow] = -1
                 else:
-                    best = -1
-                for i in range(i0, i1):
-                    for j in range(j0, j1):
-                        rowi = ((ds + i * dd) * H + hs + j * dh) * W + ws
-                        for k in range(k0, k1):
-                            idx = rowi + k * dw
-                            v = xp[idx]
-                            if v > m or isnan(v):     # PyTorch's rule: NaN propagates
-                                m = v
-                                best = idx
-                o = (od * oH + oh) * oW + ow
-                op[o] = <real>m
-                ip[o] = best
+                    _max_window(xp, rowbase + ow * sw, dd * H * W, i1 - i0, dh * W, j1 - j0,
+                                k0, k1, dw, &op[ow], &ip[ow])
+            op += oW
+            ip += oW
 
 
 def max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -70,10 +142,18 @@ def max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     cdef const real* xb = &x[0, 0, 0, 0]
     cdef real* ob = &out[0, 0, 0, 0]
     cdef int64_t* ib = &indices[0, 0, 0, 0]
+    cdef Py_ssize_t* tab = _table(2 * (oD + oH + oW))
+    cdef Py_ssize_t* tD = tab
+    cdef Py_ssize_t* tH = tab + 2 * oD
+    cdef Py_ssize_t* tW = tab + 2 * (oD + oH)
+    _tap_table(tD, oD, D, kd, sd, pd, dd)
+    _tap_table(tH, oH, H, kh, sh, ph, dh)
+    _tap_table(tW, oW, W, kw, sw, pw, dw)
     with nogil, parallel(num_threads=nthreads):
         for p in prange(P, schedule='static'):
-            _max_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, D, H, W, oD, oH, oW,
-                       kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw)
+            _max_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, tD, tH, tW,
+                       H, W, oD, oH, oW, sd, sh, sw, pd, ph, pw, dd, dh, dw)
+    free(tab)
 
 
 cdef Py_ssize_t _scatter_add_plane(const real* gp, const int64_t* ip, real* xp,
@@ -107,55 +187,54 @@ def max_pool_backward(const real[:, ::1] grad_out, const int64_t[:, ::1] indices
     return bad
 
 
-# ----------------------------------------------------------------------------- avg pool
+# ----------------------------------------------------------------------------- avg pools
 
-cdef inline Py_ssize_t _avg_window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
-                                   Py_ssize_t I, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    """PyTorch's avg-pool window along one dim: returns the padded size, sets the clipped range."""
-    cdef Py_ssize_t start = o * s - p
-    cdef Py_ssize_t end = imin(start + k, I + p)
-    lo[0] = imax(start, 0)
-    hi[0] = imin(end, I)
-    return end - start
-
-
-cdef void _avg_plane(const real* xp, real* op, real* gp, bint backward,
+cdef void _avg_plane(const real* xp, real* op, real* gp, bint backward, bint adaptive,
+                     const Py_ssize_t* tD, const Py_ssize_t* tH, const Py_ssize_t* tW,
                      Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                      Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-                     Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                     Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
                      bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
-    """Forward: op[o] = mean of xp's window. Backward: gp (input grad, zeroed here) += op[o]/div.
+    """One plane of avg_pool (tables from _avg_table, 3 entries per output) or
+    adaptive_avg_pool (adaptive: tables from _adaptive_table, 2 entries, divisor = window size).
 
-    One function for both directions so the window and divisor rule exist once.
+    Forward: op[o] = window sum / divisor. Backward: gp (the input gradient, zeroed here)
+    += op[o] / divisor over the window. One function for both, so the rule exists once.
     """
-    cdef Py_ssize_t od, oh, ow, d0, d1, h0, h1, w0, w1, pdn, phn, pwn, i, j, k, div, o
+    cdef Py_ssize_t od, oh, ow, d0, d1, h0, h1, w0, w1, pdn = 0, phn = 0, pwn = 0, i, j, k
+    cdef Py_ssize_t div, per = 2 if adaptive else 3
     cdef double acc
     cdef real g
-    cdef const real* row
     cdef real* grow
     if backward:
         memset(gp, 0, D * H * W * sizeof(real))
     for od in range(oD):
-        pdn = _avg_window(od, sd, pd, kd, D, &d0, &d1)
+        d0 = tD[per * od]
+        d1 = tD[per * od + 1]
+        if not adaptive:
+            pdn = tD[3 * od + 2]
         for oh in range(oH):
-            phn = _avg_window(oh, sh, ph, kh, H, &h0, &h1)
+            h0 = tH[per * oh]
+            h1 = tH[per * oh + 1]
+            if not adaptive:
+                phn = tH[3 * oh + 2]
             for ow in range(oW):
-                pwn = _avg_window(ow, sw, pw, kw, W, &w0, &w1)
-                o = (od * oH + oh) * oW + ow
-                if d0 >= d1 or h0 >= h1 or w0 >= w1:   # window entirely in padding
+                w0 = tW[per * ow]
+                w1 = tW[per * ow + 1]
+                if d0 >= d1 or h0 >= h1 or w0 >= w1:   # window entirely in padding: 0
                     if not backward:
-                        op[o] = 0
+                        op[ow] = 0
                     continue
-                if divisor_override != 0:
+                if adaptive:
+                    div = (d1 - d0) * (h1 - h0) * (w1 - w0)
+                elif divisor_override != 0:
                     div = divisor_override
                 elif count_include_pad:
+                    pwn = tW[3 * ow + 2]
                     div = pdn * phn * pwn
                 else:
                     div = (d1 - d0) * (h1 - h0) * (w1 - w0)
                 if backward:
-                    g = op[o] / <real>div
+                    g = op[ow] / <real>div
                     for i in range(d0, d1):
                         for j in range(h0, h1):
                             grow = gp + (i * H + j) * W
@@ -165,10 +244,42 @@ cdef void _avg_plane(const real* xp, real* op, real* gp, bint backward,
                     acc = 0
                     for i in range(d0, d1):
                         for j in range(h0, h1):
-                            row = xp + (i * H + j) * W
-                            for k in range(w0, w1):
-                                acc += row[k]
-                    op[o] = <real>(acc / div)
+                            acc += sum_double(xp + (i * H + j) * W + w0, w1 - w0)
+                    op[ow] = <real>(acc / div)
+            op += oW
+
+
+cdef Py_ssize_t* _avg_tables(bint adaptive, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                             Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+                             Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw) except NULL:
+    cdef Py_ssize_t per = 2 if adaptive else 3
+    cdef Py_ssize_t* tab = _table(per * (oD + oH + oW))
+    if adaptive:
+        _adaptive_table(tab, oD, D)
+        _adaptive_table(tab + 2 * oD, oH, H)
+        _adaptive_table(tab + 2 * (oD + oH), oW, W)
+    else:
+        _avg_table(tab, oD, D, kd, sd, pd)
+        _avg_table(tab + 3 * oD, oH, H, kh, sh, ph)
+        _avg_table(tab + 3 * (oD + oH), oW, W, kw, sw, pw)
+    return tab
+
+
+cdef void _avg_run(const real* xb, real* ob, real* gb, bint backward, bint adaptive,
+                   Py_ssize_t P, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                   Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, const Py_ssize_t* tab,
+                   bint count_include_pad, Py_ssize_t divisor_override,
+                   int nthreads) noexcept nogil:
+    cdef Py_ssize_t per = 2 if adaptive else 3, DHW = D * H * W, oDHW = oD * oH * oW, p
+    cdef const Py_ssize_t* tH = tab + per * oD
+    cdef const Py_ssize_t* tW = tab + per * (oD + oH)
+    with parallel(num_threads=nthreads):
+        for p in prange(P, schedule='static'):
+            _avg_plane(xb + p * DHW if xb != NULL else NULL, ob + p * oDHW,
+                       gb + p * DHW if gb != NULL else NULL, backward, adaptive, tab, tH, tW,
+                       D, H, W, oD, oH, oW, count_include_pad, divisor_override)
 
 
 def avg_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -179,13 +290,12 @@ def avg_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     """Average pooling with PyTorch's divisor rule; an empty (all-padding) window gives 0."""
     cdef Py_ssize_t P = x.shape[0], D = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t oD = out.shape[1], oH = out.shape[2], oW = out.shape[3]
-    cdef Py_ssize_t DHW = D * H * W, oDHW = oD * oH * oW, p
-    cdef const real* xb = &x[0, 0, 0, 0]
-    cdef real* ob = &out[0, 0, 0, 0]
-    with nogil, parallel(num_threads=nthreads):
-        for p in prange(P, schedule='static'):
-            _avg_plane(xb + p * DHW, ob + p * oDHW, <real*>NULL, False, D, H, W, oD, oH, oW,
-                       kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override)
+    cdef Py_ssize_t* tab = _avg_tables(False, D, H, W, oD, oH, oW,
+                                       kd, kh, kw, sd, sh, sw, pd, ph, pw)
+    with nogil:
+        _avg_run(&x[0, 0, 0, 0], &out[0, 0, 0, 0], NULL, False, False, P, D, H, W, oD, oH, oW,
+                 tab, count_include_pad, divisor_override, nthreads)
+    free(tab)
 
 
 def avg_pool_backward(const real[:, :, :, ::1] grad_out, real[:, :, :, ::1] grad_in,
@@ -197,72 +307,24 @@ def avg_pool_backward(const real[:, :, :, ::1] grad_out, real[:, :, :, ::1] grad
     cdef Py_ssize_t P = grad_in.shape[0], D = grad_in.shape[1]
     cdef Py_ssize_t H = grad_in.shape[2], W = grad_in.shape[3]
     cdef Py_ssize_t oD = grad_out.shape[1], oH = grad_out.shape[2], oW = grad_out.shape[3]
-    cdef Py_ssize_t DHW = D * H * W, oDHW = oD * oH * oW, p
-    cdef const real* gb = &grad_out[0, 0, 0, 0]
-    cdef real* xb = &grad_in[0, 0, 0, 0]
-    with nogil, parallel(num_threads=nthreads):
-        for p in prange(P, schedule='static'):
-            # _avg_plane only reads op in backward mode
-            _avg_plane(<const real*>NULL, <real*>(gb + p * oDHW), xb + p * DHW, True,
-                       D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw, pd, ph, pw,
-                       count_include_pad, divisor_override)
-
-
-# ----------------------------------------------------------------------------- adaptive pools
-
-cdef inline void _adaptive_window(Py_ssize_t o, Py_ssize_t I, Py_ssize_t O,
-                                  Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    """floor(o*I/O) .. ceil((o+1)*I/O), in integers."""
-    lo[0] = (o * I) // O
-    hi[0] = ((o + 1) * I + O - 1) // O
-
-
-cdef void _adaptive_avg_plane(const real* xp, real* op, real* gp, bint backward,
-                              Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                              Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW) noexcept nogil:
-    """Forward: op[o] = window mean of xp. Backward: gp (zeroed here) += op[o] / window size."""
-    cdef Py_ssize_t od, oh, ow, d0, d1, h0, h1, w0, w1, i, j, k, o
-    cdef double acc
-    cdef real g
-    cdef const real* row
-    cdef real* grow
-    if backward:
-        memset(gp, 0, D * H * W * sizeof(real))
-    for od in range(oD):
-        _adaptive_window(od, D, oD, &d0, &d1)
-        for oh in range(oH):
-            _adaptive_window(oh, H, oH, &h0, &h1)
-            for ow in range(oW):
-                _adaptive_window(ow, W, oW, &w0, &w1)
-                o = (od * oH + oh) * oW + ow
-                if backward:
-                    g = op[o] / <real>((d1 - d0) * (h1 - h0) * (w1 - w0))
-                    for i in range(d0, d1):
-                        for j in range(h0, h1):
-                            grow = gp + (i * H + j) * W
-                            for k in range(w0, w1):
-                                grow[k] += g
-                else:
-                    acc = 0
-                    for i in range(d0, d1):
-                        for j in range(h0, h1):
-                            row = xp + (i * H + j) * W
-                            for k in range(w0, w1):
-                                acc += row[k]
-                    op[o] = <real>(acc / ((d1 - d0) * (h1 - h0) * (w1 - w0)))
+    cdef Py_ssize_t* tab = _avg_tables(False, D, H, W, oD, oH, oW,
+                                       kd, kh, kw, sd, sh, sw, pd, ph, pw)
+    with nogil:
+        # in backward mode _avg_plane only reads its `op` argument (here grad_out)
+        _avg_run(NULL, <real*>&grad_out[0, 0, 0, 0], &grad_in[0, 0, 0, 0], True, False,
+                 P, D, H, W, oD, oH, oW, tab, count_include_pad, divisor_override, nthreads)
+    free(tab)
 
 
 def adaptive_avg_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, int nthreads):
     """out (P, oD, oH, oW): mean over windows [floor(o*I/O), ceil((o+1)*I/O)) per dim."""
     cdef Py_ssize_t P = x.shape[0], D = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t oD = out.shape[1], oH = out.shape[2], oW = out.shape[3]
-    cdef Py_ssize_t DHW = D * H * W, oDHW = oD * oH * oW, p
-    cdef const real* xb = &x[0, 0, 0, 0]
-    cdef real* ob = &out[0, 0, 0, 0]
-    with nogil, parallel(num_threads=nthreads):
-        for p in prange(P, schedule='static'):
-            _adaptive_avg_plane(xb + p * DHW, ob + p * oDHW, <real*>NULL, False,
-                                D, H, W, oD, oH, oW)
+    cdef Py_ssize_t* tab = _avg_tables(True, D, H, W, oD, oH, oW, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    with nogil:
+        _avg_run(&x[0, 0, 0, 0], &out[0, 0, 0, 0], NULL, False, True, P, D, H, W, oD, oH, oW,
+                 tab, False, 0, nthreads)
+    free(tab)
 
 
 def adaptive_avg_pool_backward(const real[:, :, :, ::1] grad_out, real[:, :, :, ::1] grad_in,
@@ -271,26 +333,31 @@ def adaptive_avg_pool_backward(const real[:, :, :, ::1] grad_out, real[:, :, :, 
     cdef Py_ssize_t P = grad_in.shape[0], D = grad_in.shape[1]
     cdef Py_ssize_t H = grad_in.shape[2], W = grad_in.shape[3]
     cdef Py_ssize_t oD = grad_out.shape[1], oH = grad_out.shape[2], oW = grad_out.shape[3]
-    cdef Py_ssize_t DHW = D * H * W, oDHW = oD * oH * oW, p
-    cdef const real* gb = &grad_out[0, 0, 0, 0]
-    cdef real* xb = &grad_in[0, 0, 0, 0]
-    with nogil, parallel(num_threads=nthreads):
-        for p in prange(P, schedule='static'):
-            _adaptive_avg_plane(<const real*>NULL, <real*>(gb + p * oDHW), xb + p * DHW, True,
-                                D, H, W, oD, oH, oW)
+    cdef Py_ssize_t* tab = _avg_tables(True, D, H, W, oD, oH, oW, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    with nogil:
+        _avg_run(NULL, <real*>&grad_out[0, 0, 0, 0], &grad_in[0, 0, 0, 0], True, True,
+                 P, D, H, W, oD, oH, oW, tab, False, 0, nthreads)
+    free(tab)
 
+
+# ----------------------------------------------------------------------------- adaptive max
 
 cdef void _adaptive_max_plane(const real* xp, real* op, int64_t* ip,
-                              Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                              const Py_ssize_t* tD, const Py_ssize_t* tH, const Py_ssize_t* tW,
+                              Py_ssize_t H, Py_ssize_t W,
                               Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW) noexcept nogil:
-    cdef Py_ssize_t od, oh, ow, d0, d1, h0, h1, w0, w1, i, j, k, idx, best, o
+    cdef Py_ssize_t od, oh, ow, d0, d1, h0, h1, w0, w1, i, j, k, idx, best
     cdef double v, m
+    cdef bint upd
     for od in range(oD):
-        _adaptive_window(od, D, oD, &d0, &d1)
+        d0 = tD[2 * od]
+        d1 = tD[2 * od + 1]
         for oh in range(oH):
-            _adaptive_window(oh, H, oH, &h0, &h1)
+            h0 = tH[2 * oh]
+            h1 = tH[2 * oh + 1]
             for ow in range(oW):
-                _adaptive_window(ow, W, oW, &w0, &w1)
+                w0 = tW[2 * ow]
+                w1 = tW[2 * ow + 1]
                 m = -INFINITY
                 best = (d0 * H + h0) * W + w0
                 for i in range(d0, d1):
@@ -298,12 +365,13 @@ cdef void _adaptive_max_plane(const real* xp, real* op, int64_t* ip,
                         for k in range(w0, w1):
                             idx = (i * H + j) * W + k
                             v = xp[idx]
-                            if v > m or isnan(v):
-                                m = v
-                                best = idx
-                o = (od * oH + oh) * oW + ow
-                op[o] = <real>m
-                ip[o] = best
+                            upd = (v > m) | (v != v)
+                            m = v if upd else m
+                            best = idx if upd else best
+                op[ow] = <real>m
+                ip[ow] = best
+            op += oW
+            ip += oW
 
 
 def adaptive_max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -315,9 +383,14 @@ def adaptive_max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out
     cdef const real* xb = &x[0, 0, 0, 0]
     cdef real* ob = &out[0, 0, 0, 0]
     cdef int64_t* ib = &indices[0, 0, 0, 0]
+    cdef Py_ssize_t* tab = _avg_tables(True, D, H, W, oD, oH, oW, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    cdef Py_ssize_t* tH = tab + 2 * oD
+    cdef Py_ssize_t* tW = tab + 2 * (oD + oH)
     with nogil, parallel(num_threads=nthreads):
         for p in prange(P, schedule='static'):
-            _adaptive_max_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, D, H, W, oD, oH, oW)
+            _adaptive_max_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, tab, tH, tW,
+                                H, W, oD, oH, oW)
+    free(tab)
 
 
 # ----------------------------------------------------------------------------- max unpool

@@ -5,8 +5,10 @@ kernel's index arithmetic, backward kernels are checked as exact adjoints of the
 and results with 1 thread must equal results with several.
 """
 
+import importlib
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -504,3 +506,13 @@ def test_big_im2col_threaded_matches_reference(rng):
 def test_build_info():
     assert isinstance(K.openmp_enabled(), bool)
     assert K.version() == "0.1.0"
+
+
+def test_missing_compiled_module_says_how_to_rebuild(monkeypatch):
+    import tinyconv
+
+    monkeypatch.setitem(sys.modules, "tinyconv._pool", None)   # makes `import` fail
+    monkeypatch.delattr(tinyconv, "_pool", raising=False)
+    monkeypatch.delitem(sys.modules, "tinyconv._kernels")
+    with pytest.raises(ImportError, match=r"pip install \.`.*python setup.py build_ext --inplace"):
+        importlib.import_module("tinyconv._kernels")
