@@ -95,6 +95,12 @@ def _same_dtype(op, a, b, names):
 
 
 def _ints(op, name, value, n, minimum):
+    if type(value) is tuple and len(value) == n:   # fast path: runs on every kernel call
+        for v in value:
+            if type(v) is not int or v < minimum:
+                break
+        else:
+            return value
     try:
         vals = tuple(value)
     except TypeError:
@@ -145,9 +151,10 @@ def conv_out_size(size, kernel, stride=1, padding=0, dilation=1):
 
 
 def _conv_out_shape(op, spatial, kernel, stride, padding, dilation):
-    out = tuple(conv_out_size(i, k, s, p, d)
-                for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation))
-    if min(out) < 1:
+    out = (conv_out_size(spatial[0], kernel[0], stride[0], padding[0], dilation[0]),
+           conv_out_size(spatial[1], kernel[1], stride[1], padding[1], dilation[1]),
+           conv_out_size(spatial[2], kernel[2], stride[2], padding[2], dilation[2]))
+    if out[0] < 1 or out[1] < 1 or out[2] < 1:
         raise ValueError(
             f"{op}: the dilated kernel does not fit: input (D, H, W) = {tuple(spatial)}, kernel "
             f"{kernel}, stride {stride}, padding {padding}, dilation {dilation} give output "
