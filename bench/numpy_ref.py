@@ -11,9 +11,13 @@ than a strawman:
 * any number of spatial dimensions (1-D, 2-D, 3-D): the loop over kernel offsets runs over
   ``itertools.product`` of the kernel ranges;
 * stride, padding, dilation (offset ``i`` starts at ``i * dilation``), groups (a loop over groups,
-  each a BLAS product on a column slice of the one shared ``col`` buffer, no copies);
+  each a BLAS product on a strided view of the one shared ``col`` buffer);
 * max pooling pads with ``-inf`` (PyTorch's semantics; the book pads with 0), average pooling
   with ``count_include_pad=True`` (PyTorch's default);
+* the loops are the book's, but ``im2col`` writes each kernel offset's slice straight into
+  ``col``'s final layout and ``col2im`` accumulates into a channels-last buffer, instead of the
+  book's transposing copies (numpy's 6-D transposes measured 2.5-3.5x slower than the loops);
+* groups: each group's product writes a contiguous block (narrow column slices were 3x slower);
 * dtype is preserved: every buffer is allocated with the input's dtype, so float32 stays float32
   (the book's ``np.zeros(shape)`` silently computes in float64); ``col`` is ``np.empty`` since
   every element of it is written.
@@ -65,20 +69,25 @@ def im2col(x, kernel, stride=1, pad=0, dilation=1, pad_value=0.0):
         img = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad], constant_values=pad_value)
     else:
         img = x
-    col = np.empty((n, c) + kernel + out, dtype=x.dtype)
-    full = (slice(None), slice(None))
+    # The book fills a (n, c, *k, *out) array and then transposes it to (n, *out, c, *k) with
+    # one big copy; writing each offset's slice straight into the final layout is the same
+    # loop and measured 2.5x faster (numpy's 6-D transposing copy is slow).
+    img_t = img.transpose((0,) + tuple(range(2, 2 + nd)) + (1,))  # (n, *S, c) view
+    col = np.empty((n,) + out + (c,) + kernel, dtype=x.dtype)
     for offs in itertools.product(*(range(k) for k in kernel)):
-        col[full + offs] = img[full + _offset_slices(offs, dilation, stride, out)]
-    # (n, c, *k, *out) -> (n, *out, c, *k): the book's transpose(0, 4, 5, 1, 2, 3)
-    perm = (0,) + tuple(range(2 + nd, 2 + 2 * nd)) + (1,) + tuple(range(2, 2 + nd))
-    return col.transpose(perm).reshape(n * math.prod(out), -1), out
+        src = (slice(None),) + _offset_slices(offs, dilation, stride, out)
+        col[(Ellipsis,) + offs] = img_t[src]
+    return col.reshape(n * math.prod(out), -1), out
 
 
 def col2im(col, x_shape, kernel, stride=1, pad=0, dilation=1):
     """Fold ``col`` (N*L, C*prod(kernel)) back onto an image of shape ``x_shape`` (N, C, *S).
 
-    The adjoint of :func:`im2col`: overlapping patches are summed. Returns a view into a padded
-    buffer (as the book does).
+    ``col`` may be any array of that size whose C-order is (n, *out, c, *k), e.g. a transposed
+    (N*L, groups, C/groups*prod(kernel)) view.
+
+    The adjoint of :func:`im2col`: overlapping patches are summed. Returns an NCHW view into a
+    padded channels-last buffer (the book also returns a view into its padded buffer).
     """
     nd = len(x_shape) - 2
     kernel, stride = _tuple(kernel, nd), _tuple(stride, nd)
@@ -86,14 +95,17 @@ def col2im(col, x_shape, kernel, stride=1, pad=0, dilation=1):
     n, c = x_shape[:2]
     out = tuple(conv_output_size(s, k, st, p, d)
                 for s, k, st, p, d in zip(x_shape[2:], kernel, stride, pad, dilation))
-    # (n*L, c*K) -> (n, *out, c, *k) -> (n, c, *k, *out)
     col = col.reshape((n,) + out + (c,) + kernel)
-    col = col.transpose((0, nd + 1) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(1, nd + 1)))
-    img = np.zeros((n, c) + tuple(s + 2 * p for s, p in zip(x_shape[2:], pad)), dtype=col.dtype)
-    full = (slice(None), slice(None))
+    # Accumulate in a channels-last buffer, so that each offset adds into contiguous rows of
+    # channels (3.5x faster than the book's NCHW buffer fed from a transposed col).
+    img_t = np.zeros((n,) + tuple(s + 2 * p for s, p in zip(x_shape[2:], pad)) + (c,),
+                     dtype=col.dtype)
     for offs in itertools.product(*(range(k) for k in kernel)):
-        img[full + _offset_slices(offs, dilation, stride, out)] += col[full + offs]
-    return img[full + tuple(slice(p, p + s) for p, s in zip(pad, x_shape[2:]))]
+        dst = (slice(None),) + _offset_slices(offs, dilation, stride, out)
+        img_t[dst] += col[(Ellipsis,) + offs]
+    img = img_t.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # NCHW view
+    return img[(slice(None), slice(None)) + tuple(slice(p, p + s)
+                                                   for p, s in zip(pad, x_shape[2:]))]
 
 
 def _to_rows(a):
@@ -131,11 +143,15 @@ class Convolution:
         if G == 1:
             y = np.dot(col, col_W)
         else:
+            # One product per group on a strided view of the shared col; each group's result
+            # goes to its own contiguous block (writing into narrow column slices of one
+            # (N*L, FN) array measured 3x slower for depthwise).
             K, Og = col_W.shape[0], FN // G
-            y = np.empty((col.shape[0], FN), dtype=col.dtype)
+            col3 = col.reshape(col.shape[0], G, K)
+            y3 = np.empty((G, col.shape[0], Og), dtype=col.dtype)
             for g in range(G):
-                np.matmul(col[:, g * K:(g + 1) * K], col_W[:, g * Og:(g + 1) * Og],
-                          out=y[:, g * Og:(g + 1) * Og])
+                np.matmul(col3[:, g], col_W[:, g * Og:(g + 1) * Og], out=y3[g])
+            y = y3.transpose(1, 0, 2).reshape(col.shape[0], FN)  # a view when Og == 1
         if self.b is not None:
             y += self.b
         self.x_shape, self.col, self.col_W, self.out = x.shape, col, col_W, out
@@ -151,13 +167,14 @@ class Convolution:
             dcol = np.dot(dout, col_W.T)
         else:
             K, Og = col_W.shape[0], FN // G
-            dW = np.empty((FN, K), dtype=col.dtype)
-            dcol = np.empty_like(col)
+            col3, dout3 = col.reshape(col.shape[0], G, K), dout.reshape(dout.shape[0], G, Og)
+            dW = np.empty((G, Og, K), dtype=col.dtype)
+            dcol3 = np.empty((G, col.shape[0], K), dtype=col.dtype)
             for g in range(G):
-                cg, og = slice(g * K, (g + 1) * K), slice(g * Og, (g + 1) * Og)
-                np.matmul(dout[:, og].T, col[:, cg], out=dW[og])
-                np.matmul(dout[:, og], col_W[:, og].T, out=dcol[:, cg])
+                np.matmul(dout3[:, g].T, col3[:, g], out=dW[g])
+                np.matmul(dout3[:, g], col_W[:, g * Og:(g + 1) * Og].T, out=dcol3[g])
             self.dW = dW.reshape(self.W.shape)
+            dcol = dcol3.transpose(1, 0, 2)  # (N*L, G, K): col2im reshapes it as it needs
         return col2im(dcol, self.x_shape, self.W.shape[2:], self.stride, self.pad, self.dilation)
 
 
@@ -190,10 +207,11 @@ class TransposedConvolution:
             col = np.dot(x_rows, W2)
         else:
             Cg, OK = Cin // G, W2.shape[1]
-            col = np.empty((x_rows.shape[0], G * OK), dtype=x.dtype)
+            x3 = x_rows.reshape(x_rows.shape[0], G, Cg)
+            col3 = np.empty((G, x_rows.shape[0], OK), dtype=x.dtype)
             for g in range(G):
-                np.matmul(x_rows[:, g * Cg:(g + 1) * Cg], W2[g * Cg:(g + 1) * Cg],
-                          out=col[:, g * OK:(g + 1) * OK])
+                np.matmul(x3[:, g], W2[g * Cg:(g + 1) * Cg], out=col3[g])
+            col = col3.transpose(1, 0, 2)  # (N*L, G, Cout/G*K)
         y = col2im(col, (x.shape[0], Cout) + out, kernel, self.stride, self.pad, self.dilation)
         if self.b is not None:
             y += self.b.reshape((1, Cout) + (1,) * len(out))
@@ -211,13 +229,14 @@ class TransposedConvolution:
             dx_rows = np.dot(dcol, W2.T)
         else:
             Cg, OK = Cin // G, W2.shape[1]
-            dW = np.empty_like(W2)
-            dx_rows = np.empty_like(self.x_rows)
+            x3, dcol3 = self.x_rows.reshape(-1, G, Cg), dcol.reshape(dcol.shape[0], G, OK)
+            dW = np.empty((G, Cg, OK), dtype=dcol.dtype)
+            dx3 = np.empty((G, dcol.shape[0], Cg), dtype=dcol.dtype)
             for g in range(G):
-                cg, ok = slice(g * Cg, (g + 1) * Cg), slice(g * OK, (g + 1) * OK)
-                np.matmul(self.x_rows[:, cg].T, dcol[:, ok], out=dW[cg])
-                np.matmul(dcol[:, ok], W2[cg].T, out=dx_rows[:, cg])
+                np.matmul(x3[:, g].T, dcol3[:, g], out=dW[g])
+                np.matmul(dcol3[:, g], W2[g * Cg:(g + 1) * Cg].T, out=dx3[g])
             self.dW = dW.reshape(self.W.shape)
+            dx_rows = dx3.transpose(1, 0, 2).reshape(dcol.shape[0], Cin)
         return _from_rows(dx_rows, self.x_shape[0], self.x_shape[2:])
 
 
