@@ -1,7 +1,7 @@
 """Batch normalisation layers with running statistics (see :mod:`tinyconv.ops.norm`).
 
 State (PyTorch's names and state_dict keys): parameters ``weight`` (ones) and ``bias`` (zeros)
-when ``affine``; buffers ``running_mean`` (zeros), ``running_var`` (ones) and
+when ``affine`` (``bias=False``, keyword-only as in PyTorch 2.13, drops the bias); buffers ``running_mean`` (zeros), ``running_var`` (ones) and
 ``num_batches_tracked`` (int64 0) when ``track_running_stats``. ``momentum=None`` makes the
 running statistics a cumulative average (factor ``1 / num_batches_tracked``).
 """
@@ -20,7 +20,7 @@ class _BatchNorm(Module):
     _dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         name = type(self).__name__
         dt = _factory_dtype(device, dtype, name)
@@ -37,7 +37,10 @@ class _BatchNorm(Module):
         c = self.num_features
         if affine:
             self.weight = Parameter(np.ones(c, dtype=dt))
-            self.bias = Parameter(np.zeros(c, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.zeros(c, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -60,7 +63,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             self.weight.data[...] = 1
-            self.bias.data[...] = 0
+            if self.bias is not None:
+                self.bias.data[...] = 0
 
     def _check_input_dim(self, input):
         if input.ndim not in self._dims:
@@ -88,7 +92,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

@@ -156,22 +156,22 @@ class Module:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
 
-    def _check_name(self, name, kind):
+    def _check_name(self, name, kind, registry):
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
         if name == "":
             raise KeyError(f"{kind} name can't be empty string \"\"")
         if "." in name:
             raise KeyError(f"{kind} name can't contain \".\", got {name!r}")
-        if hasattr(self, name) and not any(name in r for r in (self._parameters, self._buffers,
-                                                               self._modules)):
+        # As PyTorch: re-registering under the same kind is fine, taking another's name is not.
+        if hasattr(self, name) and name not in registry:
             raise KeyError(f"attribute '{name}' already exists")
 
     def register_parameter(self, name, param):
         """Add a parameter (a :class:`Parameter` or None) under ``name``."""
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
-        self._check_name(name, "parameter")
+        self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (nn.Parameter or None required)")
@@ -188,7 +188,7 @@ class Module:
         """
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
-        self._check_name(name, "buffer")
+        self._check_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             if isinstance(tensor, np.ndarray):
                 tensor = Tensor._wrap(tensor)
@@ -207,7 +207,7 @@ class Module:
         """Add a child module (or None) under ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._check_name(name, "module")
+        self._check_name(name, "module", self._modules)
         self._parameters.pop(name, None)
         self._buffers.pop(name, None)
         self._modules[name] = module
