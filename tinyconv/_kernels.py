@@ -63,8 +63,22 @@ def version():
     return _VERSION
 
 
-def _threads(work):
-    return 1 if work < PARALLEL_MIN_WORK else _parallel.get_num_threads()
+def _threads(work, beside_blas=False):
+    """Threads for a kernel doing ``work`` elements.
+
+    ``beside_blas``: the kernel runs between multi-threaded BLAS GEMMs (im2col, col2im and the
+    layout transforms of a convolution). OpenBLAS's idle workers spin for up to ~0.1 s after each
+    call; an OpenMP team started next to them on the same cores measured 18x slower (VGG 3x3
+    64->64 forward, 2 cores, PyTorch's spinning OpenMP runtime loaded first: 456 ms vs 25 ms),
+    and a one-thread im2col beside a two-thread GEMM was the fastest combination measured
+    (19 ms, vs 21 ms with both parallel under OMP_WAIT_POLICY=PASSIVE). These copies are
+    memory-bound, so the second core gains them little. With single-threaded BLAS they use
+    every thread.
+    """
+    n = _parallel.get_num_threads()
+    if work < PARALLEL_MIN_WORK or (beside_blas and _parallel.blas_threads() > 1):
+        return 1
+    return n
 
 
 # ----------------------------------------------------------------------------- validation
@@ -189,7 +203,7 @@ def im2col(x, kernel, stride, padding, dilation, out=None):
     shape = (C * k[0] * k[1] * k[2], N * oD * oH * oW)
     col = _out_buffer(op, out, shape, x.dtype, x)
     if col.size:
-        _im2col.im2col(x, col, *k, *s, *p, *d, oD, oH, oW, _threads(col.size))
+        _im2col.im2col(x, col, *k, *s, *p, *d, oD, oH, oW, _threads(col.size, True))
     return col
 
 
@@ -220,7 +234,7 @@ def col2im(col, x_shape, kernel, stride, padding, dilation, out=None):
                          f"{s}, padding {p}, dilation {d} need {expected}")
     x = _out_buffer(op, out, xs, col.dtype, col)
     if x.size:
-        _im2col.col2im(col, x, *k, *s, *p, *d, oD, oH, oW, _threads(col.size))
+        _im2col.col2im(col, x, *k, *s, *p, *d, oD, oH, oW, _threads(col.size, True))
     return x
 
 
@@ -241,7 +255,7 @@ def cols_to_nchw(src, bias=None, out=None):
         has_bias = True
     dst = _out_buffer(op, out, (nb, O, L), src.dtype, src)
     if dst.size:
-        _layout.cols_to_nchw(src, dst, b, has_bias, _threads(dst.size))
+        _layout.cols_to_nchw(src, dst, b, has_bias, _threads(dst.size, True))
     return dst
 
 
@@ -252,7 +266,7 @@ def nchw_to_cols(src, out=None):
     nb, O, L = src.shape
     dst = _out_buffer(op, out, (O, nb, L), src.dtype, src)
     if dst.size:
-        _layout.nchw_to_cols(src, dst, _threads(dst.size))
+        _layout.nchw_to_cols(src, dst, _threads(dst.size, True))
     return dst
 
 
@@ -262,7 +276,7 @@ def bias_grad(g):
     g = _float_array(op, "g", g, 3)
     out = np.zeros(g.shape[1], g.dtype)
     if g.size:
-        _layout.bias_grad(g, out, _threads(g.size))
+        _layout.bias_grad(g, out, _threads(g.size, True))
     return out
 
 

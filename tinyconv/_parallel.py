@@ -82,6 +82,12 @@ def get_num_threads():
     return _num_threads
 
 
+def blas_threads():
+    """Threads of the BLAS numpy uses; when it cannot be found, assume it uses every core."""
+    blas = _find_blas()
+    return blas[3]() if blas else _default_cores()
+
+
 def blas_info():
     """Return a short description of the BLAS numpy uses and its current thread count."""
     blas = _find_blas()
