@@ -26,8 +26,10 @@ def rng():
 
 @pytest.fixture
 def all_threads(monkeypatch):
-    """Force every kernel onto the threaded path, even for tiny inputs."""
+    """Force every kernel onto the threaded path, even for tiny inputs and for the kernels
+    that otherwise stay on one thread beside a multi-threaded BLAS."""
     monkeypatch.setattr(K, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "blas_threads", lambda: 1, raising=False)
     old = _parallel.get_num_threads()
     yield
     _parallel.set_num_threads(old)
