@@ -505,14 +505,20 @@ def test_functional_activations_match_torch(name, kw, dtype, torch):
     np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), **tol(dtype))
 
 
-def test_erf_accuracy():
-    from tinyconv.ops.activation import erf
+def test_normal_cdf_accuracy():
+    from tinyconv.ops.activation import normal_cdf
 
-    x = np.concatenate([np.linspace(-7, 7, 20001), [0.0, -0.0, 1e-300, 2.0, 6.0, np.inf, -np.inf]])
-    ref = np.array([math.erf(v) for v in x])
-    np.testing.assert_allclose(erf(x), ref, rtol=0, atol=5e-15)
-    assert erf(x.astype(np.float32)).dtype == np.float32
-    assert np.isnan(erf(np.array([np.nan])))[0]
+    x = np.concatenate([np.linspace(-30, 9, 40001), [0.0, -0.0, 1e-300, np.inf, -np.inf]])
+    ref = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    ours = normal_cdf(x)
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours, ref, rtol=2e-13, atol=0)
+    x32 = x.astype(np.float32)
+    ours32 = normal_cdf(x32)
+    assert ours32.dtype == np.float32
+    ref32 = np.array([0.5 * math.erfc(-float(v) / math.sqrt(2)) for v in x32])
+    np.testing.assert_allclose(ours32[x32 > -12], ref32[x32 > -12], rtol=2e-5, atol=3e-7)
+    assert np.isnan(normal_cdf(np.array([np.nan]))[0])
 
 
 def test_softmax_implicit_dim_warns_and_picks_torchs_dim(torch):

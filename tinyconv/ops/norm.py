@@ -65,8 +65,9 @@ class BatchNorm(Function):
         n, c, _ = xhat.shape
         g3 = g.reshape(n, c, -1)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gb = g3.sum(axis=(0, 2))
-        gw = np.einsum("ncl,ncl->c", g3, xhat)
+        sums = need_w or need_b or (need_x and ctx.training)  # eval-mode dx needs neither
+        gb = g3.sum(axis=(0, 2)) if sums else None
+        gw = np.einsum("ncl,ncl->c", g3, xhat) if sums else None
         gx = None
         if need_x:
             if ctx.training:
