@@ -671,6 +671,43 @@ def test_state_dict_round_trip_with_torch(torch):
                                theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_training_steps_track_torch(dtype, torch):
+    """Five plain-SGD steps of a small CNN: losses, parameters and buffers stay with PyTorch's."""
+
+    def build(nn):
+        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"),
+                             nn.BatchNorm2d(4), nn.LeakyReLU(0.1), nn.MaxPool2d(2),
+                             nn.Conv2d(4, 6, 3, padding="same", groups=2), nn.GELU(),
+                             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 5))
+
+    tc.manual_seed(0)
+    ours, theirs = cast_module(build(nn), dtype), cast_module(build(torch.nn), dtype)
+    copy_into_torch(torch, ours, theirs)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    tloss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    rng = np.random.default_rng(0)
+    for step in range(5):
+        x = rand((8, 2, 6, 6), dtype, seed=step)
+        y = rng.integers(0, 5, 8)
+        loss = loss_fn(ours(tc.tensor(x)), tc.tensor(y))
+        tloss = tloss_fn(theirs(torch.tensor(x)), torch.tensor(y))
+        np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-4 if dtype == np.float32
+                                   else 1e-10)
+        ours.zero_grad()
+        theirs.zero_grad()
+        loss.backward()
+        tloss.backward()
+        for p in ours.parameters():
+            p.data -= 0.5 * p.grad.data
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p -= 0.5 * p.grad
+    for k, v in theirs.state_dict().items():
+        close = dict(rtol=1e-3, atol=1e-4) if dtype == np.float32 else tol(dtype)
+        np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), **close, err_msg=k)
+
+
 def test_load_state_dict_errors_list_every_problem():
     model = SmallCNN.build(nn)
     sd = OrderedDict((k, np.array(v)) for k, v in model.state_dict().items())
