@@ -347,6 +347,10 @@ CE_OPTIONS = [
 ]
 
 
+def _opts_id(opts):
+    return "-".join(f"{k}={v}" for k, v in opts.items()) or "default"
+
+
 def _ce_kwargs(opts, c, dtype, lib):
     kw = dict(opts)
     if kw.get("weight"):
@@ -357,8 +361,7 @@ def _ce_kwargs(opts, c, dtype, lib):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape", [(6, 5), (3, 4, 2, 3), (5,)], ids=["2d", "4d", "unbatched"])
-@pytest.mark.parametrize("opts", CE_OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in
-                                                                     o.items()) or "default")
+@pytest.mark.parametrize("opts", CE_OPTIONS, ids=_opts_id)
 def test_cross_entropy_class_indices_match_torch(opts, shape, dtype, torch):
     c = shape[1] if len(shape) > 1 else shape[0]
     x, t = _ce_inputs(shape, c, dtype, ignore="class" if opts.get("ignore_index") == 1 else
@@ -384,7 +387,7 @@ def test_cross_entropy_class_indices_match_torch(opts, shape, dtype, torch):
 @pytest.mark.parametrize("opts", [dict(), dict(reduction="sum"), dict(reduction="none"),
                                   dict(weight=True), dict(label_smoothing=0.2),
                                   dict(label_smoothing=0.1, weight=True, reduction="none")],
-                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "default")
+                         ids=_opts_id)
 def test_cross_entropy_probabilities_match_torch(opts, dtype, torch):
     x = rand((4, 5, 3), dtype, scale=2)
     p = np.random.default_rng(1).random((4, 5, 3))
@@ -431,7 +434,7 @@ def test_cross_entropy_all_ignored_is_nan_like_torch(torch):
 @pytest.mark.parametrize("opts", [dict(), dict(reduction="sum"), dict(reduction="none"),
                                   dict(weight=True), dict(weight=True, ignore_index=1),
                                   dict(ignore_index=1, reduction="none")],
-                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "default")
+                         ids=_opts_id)
 def test_nll_loss_matches_torch(opts, dtype, torch):
     x, t = _ce_inputs((5, 4, 3), 4, dtype, ignore="class" if "ignore_index" in opts else False)
     xt = tc.tensor(x, requires_grad=True)
@@ -473,7 +476,6 @@ def test_mse_loss_broadcast_warns_like_torch(torch):
 
 
 def test_legacy_size_average_reduce_flags(torch):
-    x, t = rand((4, 3), np.float32), rand((4, 3), np.float32, seed=2)
     for sa, rd in [(False, None), (None, False), (True, True)]:
         with pytest.warns(UserWarning):
             ours = nn.MSELoss(size_average=sa, reduce=rd)
@@ -564,8 +566,7 @@ def test_gradcheck_batch_norm_eval():
     assert tc.gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), [x, w, b])
 
 
-@pytest.mark.parametrize("opts", CE_OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in
-                                                                     o.items()) or "default")
+@pytest.mark.parametrize("opts", CE_OPTIONS, ids=_opts_id)
 @pytest.mark.parametrize("shape", [(5, 4), (2, 3, 2, 2)], ids=["2d", "4d"])
 def test_gradcheck_cross_entropy_class_indices(opts, shape):
     x, t = _ce_inputs(shape, shape[1], np.float64,
@@ -578,7 +579,7 @@ def test_gradcheck_cross_entropy_class_indices(opts, shape):
 @pytest.mark.parametrize("opts", [dict(), dict(weight=True, label_smoothing=0.15),
                                   dict(reduction="none", label_smoothing=0.3),
                                   dict(reduction="sum", weight=True)],
-                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "default")
+                         ids=_opts_id)
 def test_gradcheck_cross_entropy_probabilities(opts):
     x = _t(rand((3, 4, 2), scale=2))
     p = np.random.default_rng(1).random((3, 4, 2))
@@ -1024,7 +1025,8 @@ ERRORS = [
      r"AdaptiveAvgPool2d: output_size must be positive, got \(3, 0\)"),
     (lambda: nn.AdaptiveAvgPool2d((3, 3, 3)), ValueError,
      r"AdaptiveAvgPool2d: output_size must be an int or a tuple of 2, got \(3, 3, 3\)"),
-    (lambda: nn.GELU("fast"), ValueError, r"GELU: approximate must be 'none' or 'tanh', got 'fast'"),
+    (lambda: nn.GELU("fast"), ValueError,
+     r"GELU: approximate must be 'none' or 'tanh', got 'fast'"),
     (lambda: nn.Hardtanh(1.0, -1.0), ValueError,
      r"Hardtanh: min_val \(1.0\) cannot be greater than max_val \(-1.0\)"),
     (lambda: nn.CrossEntropyLoss(reduction="avg"), ValueError,

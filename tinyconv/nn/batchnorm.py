@@ -1,8 +1,9 @@
 """Batch normalisation layers with running statistics (see :mod:`tinyconv.ops.norm`).
 
 State (PyTorch's names and state_dict keys): parameters ``weight`` (ones) and ``bias`` (zeros)
-when ``affine`` (``bias=False``, keyword-only as in PyTorch 2.13, drops the bias); buffers ``running_mean`` (zeros), ``running_var`` (ones) and
-``num_batches_tracked`` (int64 0) when ``track_running_stats``. ``momentum=None`` makes the
+when ``affine`` (``bias=False``, keyword-only as in PyTorch 2.13, drops the bias); buffers
+``running_mean`` (zeros), ``running_var`` (ones) and ``num_batches_tracked`` (int64 0) when
+``track_running_stats``. ``momentum=None`` makes the
 running statistics a cumulative average (factor ``1 / num_batches_tracked``).
 """
 
@@ -92,7 +93,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
