@@ -148,6 +148,18 @@ def test_backward_checks_gradient_shape_and_dtype():
         def backward(ctx, g):
             return g.astype(np.float32)
 
+    class Transposed(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.T  # same number of elements, wrong shape: must not be reshaped silently
+
+    m = tc.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"Transposed.backward returned a gradient of shape"):
+        Transposed.apply(m).sum().backward()
     x = tc.tensor(np.ones(3), requires_grad=True)
     with pytest.raises(RuntimeError, match=r"Bad.backward returned a gradient of shape \(7,\)"):
         Bad.apply(x).sum().backward()

@@ -170,13 +170,10 @@ def _check_grad(node, i, grad, t):
     if not isinstance(grad, np.ndarray):
         grad = np.asarray(grad, dtype=t.dtype)
     if grad.shape != t.shape:
-        if grad.size == t.size:
-            grad = grad.reshape(t.shape)
-        else:
-            raise RuntimeError(
-                f"{node.name}.backward returned a gradient of shape {grad.shape} for input {i}, "
-                f"which has shape {t.shape}"
-            )
+        raise RuntimeError(
+            f"{node.name}.backward returned a gradient of shape {grad.shape} for input {i}, "
+            f"which has shape {t.shape}"
+        )
     if grad.dtype != t.dtype:
         raise RuntimeError(
             f"{node.name}.backward returned a {grad.dtype} gradient for input {i}, "
