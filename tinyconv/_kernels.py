@@ -10,7 +10,8 @@ numpy arrays and does the things the ``nogil`` kernels cannot:
 * checks that every shape agrees with the parameters, so a kernel can never read or write out
   of bounds whatever is passed (``ValueError`` naming the op and the shapes otherwise);
 * picks the thread count: :func:`tinyconv._parallel.get_num_threads`, or 1 when the work is
-  smaller than :data:`PARALLEL_MIN_WORK` elements (waking threads costs more than it saves).
+  smaller than :data:`PARALLEL_MIN_WORK` elements (waking threads costs more than it saves),
+  or 1 for the convolution-path copies while BLAS is multi-threaded (see ``_threads``).
 
 User-facing checks (PyTorch's messages, output-size formulas, ceil_mode) live in ``tinyconv.ops``;
 the shapes here are the kernels' contract, not the public API.
