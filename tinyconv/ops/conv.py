@@ -71,9 +71,25 @@ def _grouped(a, groups):
     return a.reshape(groups, a.shape[0] // groups, a.shape[1])
 
 
+def _pointwise(geo):
+    """1x1 kernel, stride 1, no padding, one group: the columns are the input itself."""
+    return (geo.groups == 1 and geo.lo_extra is None and geo.k == (1, 1, 1)
+            and geo.s == (1, 1, 1) and geo.p == (0, 0, 0))
+
+
 class ConvNd(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, geo):
+        if _pointwise(geo):
+            # out[n] = W @ x[n]: one batched GEMM straight into NCHW, no im2col, no transposes
+            n, c = x.shape[:2]
+            w = weight.reshape(weight.shape[0], c)
+            out = np.matmul(w, x.reshape(n, c, -1))
+            if bias is not None:
+                out += bias[:, None]
+            ctx.save_for_backward(x, weight)
+            ctx.geo, ctx.x_shape = geo, x.shape
+            return out.reshape((n, w.shape[0]) + x.shape[2:])
         x5 = x.reshape(to5d(x.shape))
         if geo.lo_extra is not None:
             x5 = np.pad(x5, [(0, 0), (0, 0)] + [(0, e) for e in geo.lo_extra])
@@ -103,6 +119,12 @@ class ConvNd(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         n, c = x5.shape[:2]
         o, g = weight.shape[0], geo.groups
+        if _pointwise(geo):
+            g3, x3, w = gout.reshape(n, o, -1), x5.reshape(n, c, -1), weight.reshape(o, c)
+            gx = np.matmul(w.T, g3).reshape(ctx.x_shape) if need_x else None
+            gw = (np.tensordot(g3, x3, axes=([0, 2], [0, 2])).reshape(weight.shape)
+                  if need_w else None)
+            return gx, gw, (K.bias_grad(g3) if need_b else None), None
         ksz = int(np.prod(geo.k))
         gout = gout.reshape(n, o, -1)
         L = gout.shape[2]
