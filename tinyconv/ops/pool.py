@@ -37,6 +37,12 @@ def _to5(x):
     return x.reshape(to5d(x.shape))
 
 
+def _scatter_max(ctx, g):
+    """Backward of max and adaptive max pooling: route each gradient to its argmax."""
+    (idx,) = ctx.saved_tensors
+    return K.max_pool_backward(g.reshape(idx.shape), idx, to5d(ctx.x_shape)).reshape(ctx.x_shape)
+
+
 class MaxPool(Function):
     @staticmethod
     def forward(ctx, x, k, s, p, d, out_sp):
@@ -48,9 +54,7 @@ class MaxPool(Function):
 
     @staticmethod
     def backward(ctx, g, _gidx):
-        (idx,) = ctx.saved_tensors
-        gx = K.max_pool_backward(g.reshape(idx.shape), idx, to5d(ctx.x_shape))
-        return gx.reshape(ctx.x_shape), None, None, None, None, None
+        return (_scatter_max(ctx, g), None, None, None, None, None)
 
 
 class AvgPool(Function):
@@ -93,9 +97,7 @@ class AdaptiveMaxPool(Function):
 
     @staticmethod
     def backward(ctx, g, _gidx):
-        (idx,) = ctx.saved_tensors
-        gx = K.max_pool_backward(g.reshape(idx.shape), idx, to5d(ctx.x_shape))
-        return gx.reshape(ctx.x_shape), None
+        return _scatter_max(ctx, g), None
 
 
 class MaxUnpool(Function):
