@@ -35,3 +35,8 @@ __all__ += [
     "dropout", "dropout1d", "dropout2d", "dropout3d", "cross_entropy", "l1_loss", "mse_loss",
     "nll_loss", "batch_norm",
 ]
+
+# Layer, group and local response normalisation, interpolation, more losses (layers slice).
+from .ops.norm import local_response_norm  # noqa: E402
+
+__all__ += ["local_response_norm"]

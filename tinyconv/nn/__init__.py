@@ -34,3 +34,8 @@ __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
 ]
+
+# Normalisation, upsampling, padding and more losses (layers slice).
+from .normalization import LocalResponseNorm  # noqa: E402
+
+__all__ += ["LocalResponseNorm"]

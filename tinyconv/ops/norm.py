@@ -1,4 +1,6 @@
-"""Batch normalisation: forward and backward fused into one op.
+"""Normalisation ops, each with forward and backward fused into one Function.
+
+Batch normalisation (``batch_norm``):
 
 For input (N, C, *d), per channel c over the M = N * prod(d) values::
 
@@ -12,6 +14,13 @@ Backward in training mode (xhat the normalised input, g the incoming gradient)::
 
     dbias = sum(g),  dweight = sum(g * xhat)
     dx = weight / sqrt(var + eps) * (g - dbias / M - xhat * dweight / M)
+
+Local response normalisation (``local_response_norm``, PyTorch's definition), for input
+(N, C, *d), window ``size`` and ``W(c) = [c - size // 2, c + (size - 1) // 2]`` (channels outside
+[0, C) count as zeros, and the divisor is always ``size``)::
+
+    d_c = k + alpha / size * sum_{j in W(c)} x_j^2,    y_c = x_c * d_c^(-beta)
+    dx_j = g_j * d_j^(-beta) - 2 * alpha * beta / size * x_j * sum_{c : j in W(c)} g_c * y_c / d_c
 """
 
 import numpy as np
@@ -20,7 +29,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._util import check_float
 
-__all__ = ["batch_norm"]
+__all__ = ["batch_norm", "local_response_norm"]
 
 
 def _per_channel(a, ndim):
@@ -131,3 +140,80 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return BatchNorm.apply(input, w, b, None if rm is None else rm.data,
                            None if rv is None else rv.data, bool(training), float(momentum),
                            float(eps))
+
+
+# ------------------------------------------------------------------ local response norm
+def _window_sum(a, before, after):
+    """``out[:, c] = sum_{o=-before}^{after} a[:, c + o]`` over axis 1, zeros outside [0, C)."""
+    c = a.shape[1]
+    out = np.zeros_like(a)
+    for o in range(max(-before, 1 - c), min(after, c - 1) + 1):
+        lo, hi = max(0, -o), min(c, c - o)
+        out[:, lo:hi] += a[:, lo + o:hi + o]
+    return out
+
+
+class LocalResponseNorm(Function):
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        d = _window_sum(x3 * x3, size // 2, (size - 1) // 2)
+        d *= alpha / size
+        d += k
+        scale = d ** -beta
+        y = x3 * scale
+        ctx.save_for_backward(x3, y, d, scale)
+        ctx.size, ctx.coef = size, 2 * alpha * beta / size
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x3, y, d, scale = ctx.saved_tensors
+        size = ctx.size
+        g3 = g.reshape(x3.shape)
+        # The transposed window: x_j enters d_c for c in [j - (size - 1) // 2, j + size // 2].
+        t = _window_sum(g3 * y / d, (size - 1) // 2, size // 2)
+        t *= x3
+        t *= -ctx.coef
+        t += g3 * scale
+        return t.reshape(g.shape), None, None, None, None
+
+
+def _check_number(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a float, got {value!r}")
+    return float(value)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Normalise each element by the energy of its neighbours across channels (AlexNet's LRN).
+
+    Parameters
+    ----------
+    input : Tensor
+        (N, C, *d) with at least 3 dimensions; channels are dimension 1.
+    size : int
+        Number of neighbouring channels in the window ``[c - size // 2, c + (size - 1) // 2]``.
+    alpha, beta, k : float
+        ``y_c = x_c / (k + alpha / size * sum_{j in window(c)} x_j^2) ** beta``; channels
+        outside [0, C) count as zeros and the divisor is always ``size`` (PyTorch's definition).
+
+    Returns
+    -------
+    Tensor
+        Same shape and dtype as ``input``.
+    """
+    op = "local_response_norm"
+    check_float(input, "input", op)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected 3D or higher dimensionality input (got {input.ndim} "
+                         f"dimensions, shape {input.shape})")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{op}: size must be an int, got {size!r}")
+    if size < 1:
+        raise ValueError(f"{op}: size must be positive, got {size}")
+    alpha, beta, k = (_check_number(op, n, v) for n, v in (("alpha", alpha), ("beta", beta),
+                                                           ("k", k)))
+    if input.data.size == 0:
+        return input
+    return LocalResponseNorm.apply(input, int(size), alpha, beta, k)
