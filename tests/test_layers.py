@@ -69,6 +69,16 @@ def compare_module(torch, ours, theirs, x, dtype, seed=1):
 
 # (id, builder taking the nn namespace (ours or torch's), input shape, input scale)
 LAYERS = [
+    ("layernorm", lambda nn: nn.LayerNorm(5), (4, 5), 2),
+    ("layernorm-2d-shape", lambda nn: nn.LayerNorm((4, 3), eps=1e-3), (2, 3, 4, 3), 2),
+    ("layernorm-noaffine", lambda nn: nn.LayerNorm([6], elementwise_affine=False), (3, 2, 6), 2),
+    ("layernorm-nobias", lambda nn: nn.LayerNorm(6, bias=False), (3, 6), 2),
+    ("groupnorm", lambda nn: nn.GroupNorm(3, 6), (2, 6, 4, 3), 2),
+    ("groupnorm-one-group", lambda nn: nn.GroupNorm(1, 4, eps=1e-3), (3, 4, 5), 2),
+    ("groupnorm-instance", lambda nn: nn.GroupNorm(4, 4), (2, 4, 3, 3), 2),
+    ("groupnorm-2d-input", lambda nn: nn.GroupNorm(2, 6), (3, 6), 2),
+    ("groupnorm-noaffine", lambda nn: nn.GroupNorm(2, 4, affine=False), (2, 4, 3), 2),
+    ("groupnorm-nobias", lambda nn: nn.GroupNorm(2, 4, bias=False), (2, 4, 2, 2, 2), 2),
     ("lrn-alexnet", lambda nn: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
      (2, 7, 4, 3), 30),
     ("lrn-3d-input", lambda nn: nn.LocalResponseNorm(3, alpha=0.5), (2, 6, 5), 1),
@@ -88,6 +98,8 @@ def test_layer_matches_torch(spec, dtype, torch):
     tc.manual_seed(0)
     ours = cast_module(build(nn), dtype)
     theirs = cast_module(build(torch.nn), dtype)
+    for i, p in enumerate(ours.parameters()):  # not the ones/zeros PyTorch starts from
+        p.data[...] = rand(p.shape, dtype, seed=100 + i)
     copy_into_torch(torch, ours, theirs)
     compare_module(torch, ours, theirs, rand(shape, dtype, scale=scale), dtype)
 
@@ -101,6 +113,55 @@ def test_layer_repr_and_state_keys_match_torch(spec, torch):
     for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
         assert a.shape == tuple(b.shape), k
         assert a.dtype == b.numpy().dtype, k
+
+
+# --------------------------------------------------------------- layer and group norm
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+def test_gradcheck_layer_norm(affine):
+    x = _t(rand((3, 2, 4), scale=2) + 1)
+    w = _t(rand((2, 4), seed=1)) if affine in ("both", "weight") else None
+    b = _t(rand((2, 4), seed=2)) if affine in ("both", "bias") else None
+    params = [p for p in (w, b) if p is not None]
+
+    def fn(x, *ps):
+        it = iter(ps)
+        return F.layer_norm(x, (2, 4), next(it) if w is not None else None,
+                            next(it) if b is not None else None, eps=1e-3)
+
+    assert tc.gradcheck(fn, [x] + params)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 4, 3), (2, 4, 2, 3)])
+def test_gradcheck_group_norm(groups, shape):
+    x = _t(rand(shape, scale=2) - 1)
+    w, b = _t(rand((4,), seed=1)), _t(rand((4,), seed=2))
+    assert tc.gradcheck(lambda x, w, b: F.group_norm(x, groups, w, b, eps=1e-3), [x, w, b])
+    assert tc.gradcheck(lambda x: F.group_norm(x, groups), [x])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_layer_and_group_norm_functional_match_torch(dtype, torch):
+    x = rand((2, 6, 3, 4), dtype, scale=3) + 2
+    w, b = rand((3, 4), dtype, seed=1), rand((3, 4), dtype, seed=2)
+    ours = F.layer_norm(tc.tensor(x), [3, 4], tc.tensor(w), tc.tensor(b), 1e-2)
+    theirs = torch.nn.functional.layer_norm(torch.tensor(x), [3, 4], torch.tensor(w),
+                                            torch.tensor(b), 1e-2)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **tol(dtype))
+    w, b = rand((6,), dtype, seed=1), rand((6,), dtype, seed=2)
+    ours = F.group_norm(tc.tensor(x), 3, tc.tensor(w), tc.tensor(b), 1e-2)
+    theirs = torch.nn.functional.group_norm(torch.tensor(x), 3, torch.tensor(w), torch.tensor(b),
+                                            1e-2)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **tol(dtype))
+
+
+def test_layer_norm_normalises_rows_and_keeps_constant_rows_finite():
+    x = np.concatenate([rand((3, 8), scale=5) + 7, np.full((1, 8), 3.0)])
+    y = F.layer_norm(tc.tensor(x), 8, eps=0.0 + 1e-12).numpy()
+    np.testing.assert_allclose(y[:3].mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(y[:3].var(axis=1), 1, rtol=1e-9)
+    assert np.array_equal(y[3], np.zeros(8))
+    assert nn.LayerNorm(4)(tc.zeros(0, 4)).shape == (0, 4)
 
 
 # ------------------------------------------------------------------ local response norm
@@ -136,6 +197,43 @@ def _x(*shape, dtype=np.float32):
 
 
 ERRORS = [
+    (lambda: nn.LayerNorm(0), ValueError,
+     r"LayerNorm: normalized_shape must hold positive sizes, got \(0,\)"),
+    (lambda: nn.LayerNorm(()), TypeError,
+     r"LayerNorm: normalized_shape must be an int or a non-empty tuple of ints, got \(\)"),
+    (lambda: nn.LayerNorm(4.0), TypeError,
+     r"LayerNorm: normalized_shape must be an int or a non-empty tuple of ints, got 4.0"),
+    (lambda: nn.LayerNorm(4, eps=-1), ValueError,
+     r"LayerNorm: eps must be a non-negative float, got -1"),
+    (lambda: nn.LayerNorm(4, dtype=np.int32), TypeError,
+     r"LayerNorm: only float32 and float64 are supported, got int32"),
+    (lambda: nn.LayerNorm((3, 4))(_x(2, 4, 3)), ValueError,
+     r"layer_norm: expected input with shape \(\*, 3, 4\) for normalized_shape \(3, 4\), got "
+     r"input \(2, 4, 3\)"),
+    (lambda: F.layer_norm(_x(4), (2, 4)), ValueError,
+     r"layer_norm: expected input with shape \(\*, 2, 4\) for normalized_shape \(2, 4\), got "
+     r"input \(4,\)"),
+    (lambda: F.layer_norm(_x(2, 4), 4, weight=tc.ones(3)), ValueError,
+     r"layer_norm: weight must have shape \(4,\) for input \(2, 4\), got \(3,\)"),
+    (lambda: F.layer_norm(_x(2, 4), 4, bias=tc.zeros(4, dtype=tc.float64)), TypeError,
+     r"layer_norm: input is float32 but bias is float64"),
+    (lambda: F.layer_norm(_x(2, 4), 4, bias=np.zeros(4)), TypeError,
+     r"layer_norm: bias must be a Tensor, got ndarray"),
+    (lambda: nn.GroupNorm(2, 5), ValueError,
+     r"GroupNorm: num_channels \(5\) must be divisible by num_groups \(2\)"),
+    (lambda: nn.GroupNorm(0, 4), ValueError, r"GroupNorm: num_groups must be positive, got 0"),
+    (lambda: nn.GroupNorm(2, 4, eps="x"), ValueError,
+     r"GroupNorm: eps must be a non-negative float, got 'x'"),
+    (lambda: nn.GroupNorm(2, 4)(_x(2, 6, 3)), ValueError,
+     r"group_norm: weight must have shape \(6,\) for input \(2, 6, 3\), got \(4,\)"),
+    (lambda: F.group_norm(_x(2, 5, 3), 2), ValueError,
+     r"group_norm: expected the number of channels of input \(2, 5, 3\) to be divisible by "
+     r"num_groups, got num_groups=2"),
+    (lambda: F.group_norm(_x(4), 2), ValueError,
+     r"group_norm: expected an input with at least 2 dimensions \(N, C, ...\), got shape "
+     r"\(4,\)"),
+    (lambda: F.group_norm(_x(2, 4), 2.0), TypeError,
+     r"group_norm: num_groups must be an int, got 2.0"),
     (lambda: nn.LocalResponseNorm(0), ValueError,
      r"LocalResponseNorm: size must be positive, got 0"),
     (lambda: nn.LocalResponseNorm(2.5), TypeError,

@@ -37,6 +37,6 @@ __all__ += [
 ]
 
 # Layer, group and local response normalisation, interpolation, more losses (layers slice).
-from .ops.norm import local_response_norm  # noqa: E402
+from .ops.norm import group_norm, layer_norm, local_response_norm  # noqa: E402
 
-__all__ += ["local_response_norm"]
+__all__ += ["layer_norm", "group_norm", "local_response_norm"]

@@ -36,6 +36,6 @@ __all__ = [
 ]
 
 # Normalisation, upsampling, padding and more losses (layers slice).
-from .normalization import LocalResponseNorm  # noqa: E402
+from .normalization import GroupNorm, LayerNorm, LocalResponseNorm  # noqa: E402
 
-__all__ += ["LocalResponseNorm"]
+__all__ += ["LayerNorm", "GroupNorm", "LocalResponseNorm"]

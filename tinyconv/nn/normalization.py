@@ -1,14 +1,104 @@
 """Normalisation layers without running statistics (see :mod:`tinyconv.ops.norm`).
 
-``LocalResponseNorm`` has no state. Parameter names, shapes and initial values follow PyTorch,
-so state_dicts load both ways.
+``LayerNorm`` holds ``weight`` (ones) and ``bias`` (zeros) of shape ``normalized_shape`` when
+``elementwise_affine``; ``GroupNorm`` holds them with shape (num_channels,) when ``affine``;
+``bias=False`` drops the bias. ``LocalResponseNorm`` has no state. Names, shapes and initial
+values follow PyTorch, so state_dicts load both ways.
 """
 
-from .. import functional as F
-from ..ops.norm import _check_number
-from .module import Module, _check_size
+import numpy as np
 
-__all__ = ["LocalResponseNorm"]
+from .. import functional as F
+from ..ops.norm import _check_eps, _check_number, _normalized_shape
+from .module import Module, _check_size, _factory_dtype
+from .parameter import Parameter
+
+__all__ = ["LayerNorm", "GroupNorm", "LocalResponseNorm"]
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing ``normalized_shape`` of (*, *normalized_shape) input.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the mean and biased variance taken
+    over the last ``len(normalized_shape)`` dimensions; see :func:`tinyconv.functional.layer_norm`.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        dt = _factory_dtype(device, dtype, name)
+        self.normalized_shape = _normalized_shape(name, normalized_shape)
+        _check_eps(name, eps)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise (N, C, *d) input over groups of ``num_channels / num_groups`` channels.
+
+    Per sample and group: ``y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]``; see
+    :func:`tinyconv.functional.group_norm`. ``GroupNorm(1, C)`` normalises each sample over all of
+    its values, ``GroupNorm(C, C)`` each channel separately (instance normalisation).
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None,
+                 *, bias=True):
+        super().__init__()
+        name = type(self).__name__
+        dt = _factory_dtype(device, dtype, name)
+        self.num_groups = _check_size(name, "num_groups", num_groups)
+        self.num_channels = _check_size(name, "num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"{name}: num_channels ({self.num_channels}) must be divisible by "
+                             f"num_groups ({self.num_groups})")
+        _check_eps(name, eps)
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(np.ones(self.num_channels, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.zeros(self.num_channels, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class LocalResponseNorm(Module):
