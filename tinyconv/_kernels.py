@@ -28,6 +28,7 @@ from . import _parallel
 
 try:
     from . import _build, _im2col, _layout, _pool
+    from . import _deform
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         f"tinyconv: the compiled kernels could not be imported ({exc}). Build them with "
@@ -41,6 +42,7 @@ __all__ = [
     "max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward",
     "adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
     "max_unpool", "max_unpool_backward",
+    "deform_im2col", "deform_col2im", "deform_offset_grad",
 ]
 
 _VERSION = "0.1.0"
@@ -515,3 +517,140 @@ def max_unpool_backward(grad_out, indices, x_shape):
     if bad:
         raise _scatter_error(op, idx, plane, g.shape, xs)
     return grad_in
+
+
+# ----------------------------------------------------------------------------- deformable conv
+
+_NO_MASK = {dt: np.zeros((1, 1, 1, 1), dt) for dt in _FLOATS}  # "no mask" (kernels want a buffer)
+
+
+def _deform_check(op, x_shape, dtype, offset, mask, kernel, stride, padding, dilation):
+    """Validate a deformable im2col geometry; return (offset, mask, has_mask, params, L)."""
+    offset = _float_array(op, "offset", offset, 4)
+    if offset.dtype != dtype:
+        raise TypeError(f"{op}: x is {dtype} but offset is {offset.dtype}")
+    k, s = _ints(op, "kernel", kernel, 2, 1), _ints(op, "stride", stride, 2, 1)
+    p, d = _ints(op, "padding", padding, 2, 0), _ints(op, "dilation", dilation, 2, 1)
+    N, C, H, W = x_shape
+    K = k[0] * k[1]
+    oH = conv_out_size(H, k[0], s[0], p[0], d[0])
+    oW = conv_out_size(W, k[1], s[1], p[1], d[1])
+    if oH < 1 or oW < 1:
+        raise ValueError(f"{op}: the dilated kernel does not fit: x {tuple(x_shape)}, kernel {k}, "
+                         f"stride {s}, padding {p}, dilation {d} give output ({oH}, {oW})")
+    oc = offset.shape[1]
+    if (offset.shape[0] != N or oc == 0 or oc % (2 * K) or C % (oc // (2 * K))
+            or offset.shape[2:] != (oH, oW)):
+        raise ValueError(f"{op}: offset has shape {offset.shape} but x {tuple(x_shape)} and "
+                         f"kernel {k} need (N, 2*G*{K}, {oH}, {oW}) with G dividing {C}")
+    if mask is None:
+        m, has_mask = _NO_MASK[dtype], False
+    else:
+        m = _float_array(op, "mask", mask, 4)
+        if m.dtype != dtype:
+            raise TypeError(f"{op}: x is {dtype} but mask is {m.dtype}")
+        if m.shape != (N, oc // 2, oH, oW):
+            raise ValueError(f"{op}: mask has shape {m.shape} but offset {offset.shape} needs "
+                             f"{(N, oc // 2, oH, oW)}")
+        has_mask = True
+    return offset, m, has_mask, k + s + p + d, oH * oW
+
+
+def deform_im2col(x, offset, mask, kernel, stride, padding, dilation, out=None):
+    """Columns of a deformable convolution: bilinear samples at the offset positions.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W), float32 or float64
+    offset : ndarray (N, 2*G*kh*kw, oH, oW), x's dtype
+        ``(dy, dx)`` per offset group ``g`` (``C/G`` channels each) and tap ``t = i*kw + j`` in
+        channels ``2*(g*kh*kw + t)`` and ``2*(g*kh*kw + t) + 1``.
+    mask : ndarray (N, G*kh*kw, oH, oW) or None
+        Modulation (DCNv2): multiplies each sample.
+    kernel, stride, padding, dilation : pairs of ints (H, W)
+    out : ndarray, optional
+        Preallocated C-contiguous result (reused workspace).
+
+    Returns
+    -------
+    col : ndarray (C*kh*kw, N*oH*oW)
+        ``col[c*K + t, n*L + oy*oW + ox] = mask * bilinear(x[n, c], oy*sh - ph + i*dh + dy,
+        ox*sw - pw + j*dw + dx)``; the sample is 0 unless ``-1 < y < H`` and ``-1 < x < W``
+        (neighbours outside the image read as 0; NaN positions give 0), as in torchvision.
+    """
+    op = "deform_im2col"
+    x = _float_array(op, "x", x, 4)
+    offset, m, has_mask, prm, L = _deform_check(op, x.shape, x.dtype, offset, mask, kernel,
+                                                stride, padding, dilation)
+    N, C = x.shape[:2]
+    col = _out_buffer(op, out, (C * prm[0] * prm[1], N * L), x.dtype, x, offset, m)
+    if x.size == 0:
+        col.fill(0)
+    elif col.size:
+        _deform.deform_im2col(x, offset, m, has_mask, col, *prm, _threads(col.size, True))
+    return col
+
+
+def deform_col2im(col, offset, mask, x_shape, kernel, stride, padding, dilation, out=None):
+    """Gradient of :func:`deform_im2col` with respect to x (its adjoint in x).
+
+    Parameters
+    ----------
+    col : ndarray (C*kh*kw, N*oH*oW), the gradient of the columns
+    offset, mask : as for :func:`deform_im2col`
+    x_shape : 4 ints (N, C, H, W)
+    out : ndarray, optional
+        Preallocated C-contiguous result (overwritten).
+
+    Returns
+    -------
+    grad_x : ndarray (N, C, H, W) with col's dtype
+    """
+    op = "deform_col2im"
+    col = _float_array(op, "col", col, 2)
+    xs = _ints(op, "x_shape", x_shape, 4, 0)
+    offset, m, has_mask, prm, L = _deform_check(op, xs, col.dtype, offset, mask, kernel,
+                                                stride, padding, dilation)
+    expected = (xs[1] * prm[0] * prm[1], xs[0] * L)
+    if col.shape != expected:
+        raise ValueError(f"{op}: col has shape {col.shape} but x_shape {xs} and offset "
+                         f"{offset.shape} need {expected}")
+    x = _out_buffer(op, out, xs, col.dtype, col, offset, m)
+    if x.size:
+        _deform.deform_col2im(col, offset, m, has_mask, x, *prm, _threads(col.size, True))
+    return x
+
+
+def deform_offset_grad(col, x, offset, mask, kernel, stride, padding, dilation):
+    """Gradients of :func:`deform_im2col` with respect to offset and mask.
+
+    Parameters
+    ----------
+    col : ndarray (C*kh*kw, N*oH*oW), the gradient of the columns
+    x, offset, mask : as for :func:`deform_im2col`
+
+    Returns
+    -------
+    grad_offset : ndarray, offset's shape
+        ``sum_c col * mask * d bilinear / d(dy or dx)`` over the channels of each offset group
+        (torchvision's coordinate weights; zero where the sample is outside ``[-1, H) x [-1, W)``).
+    grad_mask : ndarray, mask's shape, or None without a mask
+        ``sum_c col * bilinear``.
+    """
+    op = "deform_offset_grad"
+    col = _float_array(op, "col", col, 2)
+    x = _float_array(op, "x", x, 4)
+    _same_dtype(op, col, x, ("col", "x"))
+    offset, m, has_mask, prm, L = _deform_check(op, x.shape, x.dtype, offset, mask, kernel,
+                                                stride, padding, dilation)
+    expected = (x.shape[1] * prm[0] * prm[1], x.shape[0] * L)
+    if col.shape != expected:
+        raise ValueError(f"{op}: col has shape {col.shape} but x {x.shape} and offset "
+                         f"{offset.shape} need {expected}")
+    goff = np.zeros(offset.shape, x.dtype)
+    gmask = np.zeros(m.shape, x.dtype) if has_mask else None
+    if x.size and goff.size:
+        _deform.deform_offset_grad(col, x, offset, m, has_mask, goff,
+                                   gmask if has_mask else _NO_MASK[x.dtype].copy(), *prm,
+                                   _threads(col.size, True))
+    return goff, gmask
