@@ -4,6 +4,7 @@
 # for three spatial dimensions (D, H, W); 1-D and 2-D callers pass D = H = 1 or D = 1, so the
 # helpers below work out the valid index ranges analytically instead of testing each element.
 
+from libc.stdlib cimport malloc
 from libc.string cimport memset
 
 ctypedef fused real:
@@ -80,3 +81,31 @@ cdef inline void zero_fill(real* p, Py_ssize_t n) noexcept nogil:
             p[2] = 0
         if n > 3:
             p[3] = 0
+
+
+cdef inline Py_ssize_t* tap_table(Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                                  Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+                                  Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                                  Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                                  Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                                  Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw) except NULL:
+    """Per kernel tap (i, j, k), 9 integers: the input offsets (offd, offh, offw) and, per
+    dimension, the range [lo, hi) of output positions whose read falls inside the input.
+    What a tap reads does not depend on the image or channel, so im2col/col2im tabulate this
+    once per call. The caller frees the table."""
+    cdef Py_ssize_t i, j, k
+    cdef Py_ssize_t* t = <Py_ssize_t*>malloc(9 * kd * kh * kw * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* e
+    if t == NULL:
+        raise MemoryError("tinyconv im2col: cannot allocate the tap table")
+    for i in range(kd):
+        for j in range(kh):
+            for k in range(kw):
+                e = t + 9 * ((i * kh + j) * kw + k)
+                e[0] = i * dd - pd
+                e[1] = j * dh - ph
+                e[2] = k * dw - pw
+                valid_range(D, oD, sd, e[0], &e[3], &e[4])
+                valid_range(H, oH, sh, e[1], &e[5], &e[6])
+                valid_range(W, oW, sw, e[2], &e[7], &e[8])
+    return t

@@ -17,34 +17,10 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from _common cimport real, valid_range, zero_fill
+from _common cimport real, tap_table, zero_fill
 
 cdef enum:
-    TAB = 9   # table entries per tap: offd, offh, offw, d0, d1, h0, h1, w0, w1
-
-
-cdef Py_ssize_t* _tap_table(Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                            Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-                            Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                            Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                            Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                            Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw) except NULL:
-    cdef Py_ssize_t i, j, k
-    cdef Py_ssize_t* t = <Py_ssize_t*>malloc(TAB * kd * kh * kw * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* e
-    if t == NULL:
-        raise MemoryError("tinyconv im2col: cannot allocate the tap table")
-    for i in range(kd):
-        for j in range(kh):
-            for k in range(kw):
-                e = t + TAB * ((i * kh + j) * kw + k)
-                e[0] = i * dd - pd
-                e[1] = j * dh - ph
-                e[2] = k * dw - pw
-                valid_range(D, oD, sd, e[0], &e[3], &e[4])
-                valid_range(H, oH, sh, e[1], &e[5], &e[6])
-                valid_range(W, oW, sw, e[2], &e[7], &e[8])
-    return t
+    TAB = 9   # table entries per tap (see _common.tap_table)
 
 
 cdef inline void _copy_short(real* dst, const real* src, Py_ssize_t n) noexcept nogil:
@@ -121,7 +97,7 @@ def im2col(const real[:, :, :, :, ::1] x, real[:, ::1] col,
     cdef Py_ssize_t total = C * K * N, t, r, n, c
     cdef const real* xb = &x[0, 0, 0, 0, 0]
     cdef real* cb = &col[0, 0]
-    cdef Py_ssize_t* tab = _tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+    cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                       pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):
         # t walks col in memory order (row-major), so each thread streams one contiguous block
@@ -147,7 +123,7 @@ def col2im(const real[:, ::1] col, real[:, :, :, :, ::1] x,
     cdef Py_ssize_t NL = N * L, t, n, c, tap
     cdef const real* cb = &col[0, 0]
     cdef real* xb = &x[0, 0, 0, 0, 0]
-    cdef Py_ssize_t* tab = _tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+    cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                       pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):
         for t in prange(N * C, schedule='static'):

@@ -27,7 +27,7 @@ import numpy as np
 from . import _parallel
 
 try:
-    from . import _build, _im2col, _layout, _pool
+    from . import _build, _conv, _im2col, _layout, _pool
     from . import _deform
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
@@ -38,7 +38,9 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 
 __all__ = [
     "PARALLEL_MIN_WORK", "openmp_enabled", "version", "conv_out_size",
-    "im2col", "col2im", "cols_to_nchw", "nchw_to_cols", "bias_grad",
+    "im2col", "col2im", "fused_conv_available", "conv_unfold_gemm", "conv_gemm_fold",
+    "channelwise_conv", "channelwise_conv_backward",
+    "cols_to_nchw", "nchw_to_cols", "bias_grad",
     "max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward",
     "adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
     "max_unpool", "max_unpool_backward",
@@ -239,6 +241,227 @@ def col2im(col, x_shape, kernel, stride, padding, dilation, out=None):
     if x.size:
         _im2col.col2im(col, x, *k, *s, *p, *d, oD, oH, oW, _threads(col.size, True))
     return x
+
+
+# ----------------------------------------------------------------------------- fused conv
+# im2col + GEMM per image inside one OpenMP region, with numpy's OpenBLAS called on each
+# OpenMP thread (csrc/_conv.pyx). Registered once at import; absent when the BLAS numpy uses
+# cannot be found, and then ops.conv uses im2col/col2im with numpy.matmul instead.
+
+_GEMM = _parallel.find_gemm()
+if _GEMM is not None:
+    _conv.set_gemm(*_GEMM)
+
+#: Bytes of column buffer per thread: one slice of one image's columns, sized to stay in L2.
+CONV_CHUNK_BYTES = 1 << 19
+
+
+def fused_conv_available(batch=None):
+    """True when the per-image fused convolution kernels have a GEMM to call and, given the
+    ``batch`` size, enough images to keep every thread busy (a smaller batch is faster with
+    the batch-wide im2col and a multi-threaded GEMM)."""
+    return _conv.has_gemm() and (batch is None or batch >= _parallel.get_num_threads())
+
+
+def _conv_geometry(op, u, a, groups, kernel, stride, padding, dilation, out_spatial):
+    u = _float_array(op, "u", u, 5)
+    a = _float_array(op, "a", a, 2)
+    _same_dtype(op, u, a, ("u", "a"))
+    k, s, p, d = _params(op, kernel, stride, padding, dilation)
+    o = _ints(op, "out_spatial", out_spatial, 3, 1)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    N, C = u.shape[:2]
+    K = k[0] * k[1] * k[2]
+    if C % groups or a.shape[0] % groups or a.shape[1] != (C // groups) * K:
+        raise ValueError(f"{op}: u {u.shape} with groups={groups} and kernel {k} needs a of "
+                         f"shape (groups*M, {(C // max(groups, 1)) * K}), got {a.shape}")
+    if min(u.shape[2:]) < 1:
+        raise ValueError(f"{op}: u has an empty spatial dimension: shape {u.shape}")
+    if not _conv.has_gemm():
+        raise RuntimeError(f"{op}: no BLAS GEMM was found for the fused convolution kernels")
+    rows = max(1, min(o[0] * o[1], CONV_CHUNK_BYTES // (a.shape[1] * o[2] * u.itemsize)))
+    threads = min(_threads(N * a.shape[1] * o[0] * o[1] * o[2]), N)
+    return u, a, k, s, p, d, o, rows, threads
+
+
+def _blas_one_thread():
+    """Put BLAS on one thread for a call made from every OpenMP thread; return what to restore."""
+    before = _parallel.blas_threads()
+    if before > 1:
+        _parallel.set_blas_threads(1)
+    return before
+
+
+def _blas_restore(before):
+    if before > 1:
+        _parallel.set_blas_threads(before)
+
+
+def conv_unfold_gemm(u, a, bias, groups, kernel, stride, padding, dilation, out_spatial):
+    """``y[n, g*M:(g+1)*M] = a_g @ col_g(u[n]) (+ bias)`` for every image n and group g.
+
+    Parameters
+    ----------
+    u : ndarray (N, C, D, H, W), float32 or float64
+    a : ndarray (groups*M, (C/groups)*kd*kh*kw), u's dtype
+    bias : ndarray (groups*M,) or None
+    kernel, stride, padding, dilation, out_spatial : 3-tuples of ints; ``out_spatial`` is the
+        (oD, oH, oW) grid of windows (taps falling outside u read zeros).
+
+    Returns
+    -------
+    y : ndarray (N, groups*M, oD*oH*oW)
+    """
+    op = "conv_unfold_gemm"
+    u, a, k, s, p, d, o, rows, threads = _conv_geometry(op, u, a, groups, kernel, stride,
+                                                         padding, dilation, out_spatial)
+    if bias is None:
+        b, has_bias = _ONE[u.dtype], False
+    else:
+        b = _float_array(op, "bias", bias, 1)
+        _same_dtype(op, u, b, ("u", "bias"))
+        if b.shape != (a.shape[0],):
+            raise ValueError(f"{op}: bias has shape {b.shape} but a {a.shape} needs "
+                             f"({a.shape[0]},)")
+        has_bias = True
+    y = np.empty((u.shape[0], a.shape[0], o[0] * o[1] * o[2]), u.dtype)
+    if y.size:
+        before = _blas_one_thread()
+        try:
+            _conv.unfold_gemm(u, a, b, has_bias, y, *k, *s, *p, *d, *o, groups, rows, threads)
+        finally:
+            _blas_restore(before)
+    return y
+
+
+def conv_gemm_fold(u, a, gy, groups, kernel, stride, padding, dilation, out_spatial,
+                   need_u=True, need_a=True):
+    """The products behind the gradients of ``y = conv_unfold_gemm(u, a)``, per image in parallel.
+
+    Parameters
+    ----------
+    u : ndarray (N, C, D, H, W); when ``need_a`` is False only its shape is used and a 5-tuple
+        shape may be passed instead
+    a : ndarray (groups*M, (C/groups)*kd*kh*kw)
+    gy : ndarray (N, groups*M, oD*oH*oW)
+    kernel, stride, padding, dilation, out_spatial : 3-tuples of ints, as conv_unfold_gemm
+    need_u, need_a : bool
+
+    Returns
+    -------
+    gu : ndarray with u's shape, ``col2im(a_g.T @ gy[n, g])`` per image and group (or None)
+    ga : ndarray with a's shape, ``sum_n gy[n, g] @ col_g(u[n]).T`` (or None)
+    """
+    op = "conv_gemm_fold"
+    if not need_a and isinstance(u, tuple):
+        shape = _ints(op, "u shape", u, 5, 0)
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{op}: a must be a numpy array, got {type(a).__name__}")
+        u = None
+        ushape = shape
+        dtype = a.dtype
+    else:
+        ushape, dtype = getattr(u, "shape", None), getattr(u, "dtype", None)
+    uu = np.empty(ushape, dtype) if u is None else u
+    uu, a, k, s, p, d, o, rows, threads = _conv_geometry(op, uu, a, groups, kernel, stride,
+                                                          padding, dilation, out_spatial)
+    gy = _float_array(op, "gy", gy, 3)
+    _same_dtype(op, a, gy, ("a", "gy"))
+    expected = (uu.shape[0], a.shape[0], o[0] * o[1] * o[2])
+    if gy.shape != expected:
+        raise ValueError(f"{op}: gy has shape {gy.shape} but u {uu.shape}, a {a.shape} and "
+                         f"out_spatial {o} need {expected}")
+    gu = np.empty(uu.shape, uu.dtype) if need_u else None
+    nt = max(threads, 1)
+    ga = np.zeros((nt,) + a.shape, a.dtype) if need_a else None
+    if gy.size and uu.size and (need_u or need_a):
+        stand_in = np.empty((1, 1, 1, 1, 1), uu.dtype)
+        before = _blas_one_thread()
+        try:
+            _conv.gemm_fold(uu if need_a else gu, a, gy,
+                            gu if need_u else stand_in,
+                            ga if need_a else stand_in.reshape(1, 1, 1),
+                            bool(need_u), bool(need_a), *k, *s, *p, *d, *o, groups, rows, nt)
+        finally:
+            _blas_restore(before)
+    elif need_u:
+        gu[...] = 0
+    return gu, (ga.sum(axis=0) if need_a else None)
+
+
+def _channelwise_args(op, x, w, kernel, stride, padding, dilation, out_spatial):
+    x = _float_array(op, "x", x, 5)
+    w = _float_array(op, "w", w, 2)
+    _same_dtype(op, x, w, ("x", "w"))
+    k, s, p, d = _params(op, kernel, stride, padding, dilation)
+    o = _ints(op, "out_spatial", out_spatial, 3, 1)
+    C = x.shape[1]
+    if C < 1 or w.shape[0] % C or w.shape[1] != k[0] * k[1] * k[2]:
+        raise ValueError(f"{op}: x {x.shape} and kernel {k} need w of shape (mult*{C}, "
+                         f"{k[0] * k[1] * k[2]}), got {w.shape}")
+    if min(x.shape[2:]) < 1:
+        raise ValueError(f"{op}: x has an empty spatial dimension: shape {x.shape}")
+    return x, w, k, s, p, d, o
+
+
+def channelwise_conv(x, w, bias, kernel, stride, padding, dilation, out_spatial):
+    """Convolution where every group has one input channel (depthwise, or C = 1), directly.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, D, H, W)
+    w : ndarray (O, kd*kh*kw) with O a multiple of C; output channel o reads channel o // (O/C)
+    bias : ndarray (O,) or None
+    kernel, stride, padding, dilation, out_spatial : 3-tuples of ints
+
+    Returns
+    -------
+    y : ndarray (N, O, oD*oH*oW)
+    """
+    op = "channelwise_conv"
+    x, w, k, s, p, d, o = _channelwise_args(op, x, w, kernel, stride, padding, dilation,
+                                            out_spatial)
+    if bias is None:
+        b, has_bias = _ONE[x.dtype], False
+    else:
+        b = _float_array(op, "bias", bias, 1)
+        _same_dtype(op, x, b, ("x", "bias"))
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"{op}: bias has shape {b.shape}, expected ({w.shape[0]},)")
+        has_bias = True
+    y = np.empty((x.shape[0], w.shape[0], o[0] * o[1] * o[2]), x.dtype)
+    if y.size:
+        _conv.channelwise_forward(x, w, b, has_bias, y, *k, *s, *p, *d, *o,
+                                  _threads(y.size * w.shape[1]))
+    return y
+
+
+def channelwise_conv_backward(x, w, gy, kernel, stride, padding, dilation, out_spatial,
+                              need_x=True, need_w=True):
+    """Gradients ``(gx, gw)`` of :func:`channelwise_conv` (None where not needed)."""
+    op = "channelwise_conv_backward"
+    x, w, k, s, p, d, o = _channelwise_args(op, x, w, kernel, stride, padding, dilation,
+                                            out_spatial)
+    gy = _float_array(op, "gy", gy, 3)
+    _same_dtype(op, x, gy, ("x", "gy"))
+    expected = (x.shape[0], w.shape[0], o[0] * o[1] * o[2])
+    if gy.shape != expected:
+        raise ValueError(f"{op}: gy has shape {gy.shape}, expected {expected}")
+    gx = np.empty(x.shape, x.dtype) if need_x else None
+    gw = np.empty(w.shape, w.dtype) if need_w else None
+    if gy.size and x.size and (need_x or need_w):
+        stand_in = np.empty((1, 1, 1, 1, 1), x.dtype)
+        _conv.channelwise_backward(x, w, gy, gx if need_x else stand_in,
+                                   gw if need_w else stand_in.reshape(1, 1), bool(need_x),
+                                   bool(need_w), *k, *s, *p, *d, *o,
+                                   _threads(gy.size * w.shape[1]))
+    else:
+        if need_x:
+            gx[...] = 0
+        if need_w:
+            gw[...] = 0
+    return gx, gw
 
 
 # ----------------------------------------------------------------------------- GEMM layout

@@ -22,7 +22,7 @@ def _default_threads():
 
 
 _num_threads = _default_threads()
-_blas = None  # (name, path, set_fn, get_fn) once looked up; False when none found
+_blas = None  # (name, path, set_fn, get_fn, lib, prefix, suffix) once looked up; False if none
 
 
 def _find_blas():
@@ -59,9 +59,33 @@ def _find_blas():
                 if setter is not None and getter is not None:
                     setter.argtypes, setter.restype = [ctypes.c_int], None
                     getter.argtypes, getter.restype = [], ctypes.c_int
-                    _blas = ("OpenBLAS", path, setter, getter)
+                    _blas = ("OpenBLAS", path, setter, getter, lib, prefix, suffix)
                     return _blas
     return _blas
+
+
+def find_gemm():
+    """Addresses of the cblas_sgemm / cblas_dgemm of numpy's OpenBLAS, for the compiled kernels.
+
+    Returns ``(sgemm_address, dgemm_address, int64)`` or None. ``int64`` says whether the
+    library takes 64-bit integers (scipy-openblas64 and other ILP64 builds: the symbol suffix
+    ``64_``/``_64`` or ``USE64BITINT`` in ``openblas_get_config()``).
+    """
+    blas = _find_blas()
+    if not blas:
+        return None
+    lib, prefix, suffix = blas[4], blas[5], blas[6]
+    s = getattr(lib, f"{prefix}cblas_sgemm{suffix}", None)
+    d = getattr(lib, f"{prefix}cblas_dgemm{suffix}", None)
+    if s is None or d is None:
+        return None
+    int64 = "64" in suffix
+    config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None)
+    if config is not None:
+        config.argtypes, config.restype = [], ctypes.c_char_p
+        int64 = int64 or b"USE64BITINT" in (config() or b"")
+    address = ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value
+    return address[0], address[1], int64
 
 
 def set_num_threads(n):
@@ -86,6 +110,13 @@ def blas_threads():
     """Threads of the BLAS numpy uses; when it cannot be found, assume it uses every core."""
     blas = _find_blas()
     return blas[3]() if blas else _default_cores()
+
+
+def set_blas_threads(n):
+    """Set only the BLAS thread count (the kernels' own count is unchanged)."""
+    blas = _find_blas()
+    if blas:
+        blas[2](n)
 
 
 def blas_info():

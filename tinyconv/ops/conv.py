@@ -98,6 +98,16 @@ class ConvNd(Function):
         ksz = int(np.prod(geo.k))
         out_sp = tuple(conv_output_size(i, k, s, p, d)
                        for i, k, s, p, d in zip(x5.shape[2:], geo.k, geo.s, geo.p, geo.d))
+        ctx.save_for_backward(x5, weight)
+        ctx.geo, ctx.has_bias, ctx.x_shape, ctx.out_sp = geo, bias is not None, x.shape, out_sp
+        if c // g == 1 and g > 1:
+            out = K.channelwise_conv(x5, weight.reshape(o, -1), bias, geo.k, geo.s, geo.p,
+                                     geo.d, out_sp)
+            return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
+        if K.fused_conv_available(n):
+            out = K.conv_unfold_gemm(x5, weight.reshape(o, -1), bias, g, geo.k, geo.s, geo.p,
+                                     geo.d, out_sp)
+            return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
         L = int(np.prod(out_sp))
         w = weight.reshape(g, o // g, (c // g) * ksz)
         out = np.empty((n, o, L), dtype=x.dtype)
@@ -108,8 +118,6 @@ class ConvNd(Function):
             col = K.im2col(xb, geo.k, geo.s, geo.p, geo.d, out=ws(len(xb)))
             y = np.matmul(w, _grouped(col, g)) if g > 1 else np.matmul(w[0], col)
             K.cols_to_nchw(y.reshape(o, -1, L), bias, out=out[n0:n0 + nb])
-        ctx.save_for_backward(x5, weight)
-        ctx.geo, ctx.has_bias, ctx.x_shape = geo, bias is not None, x.shape
         return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
 
     @staticmethod
@@ -125,29 +133,44 @@ class ConvNd(Function):
             gw = (np.tensordot(g3, x3, axes=([0, 2], [0, 2])).reshape(weight.shape)
                   if need_w else None)
             return gx, gw, (K.bias_grad(g3) if need_b else None), None
-        ksz = int(np.prod(geo.k))
         gout = gout.reshape(n, o, -1)
-        L = gout.shape[2]
-        w = weight.reshape(g, o // g, (c // g) * ksz)
-        gx = np.empty(x5.shape, dtype=x5.dtype) if need_x else None
-        gw = np.zeros(w.shape, dtype=weight.dtype) if need_w else None
-        nb = _chunk(n, c * ksz * L * x5.itemsize)
-        ws = _Workspace(c * ksz, L, nb, x5.dtype)
-        for n0 in range(0, n, nb):
-            gcols = K.nchw_to_cols(gout[n0:n0 + nb]).reshape(g, o // g, -1)
-            if need_w:
-                xb = x5[n0:n0 + nb]
-                col = _grouped(K.im2col(xb, geo.k, geo.s, geo.p, geo.d, out=ws(len(xb))), g)
-                gw += np.matmul(gcols, col.transpose(0, 2, 1))
-            if need_x:
-                gcol = np.matmul(w.transpose(0, 2, 1), gcols).reshape(c * ksz, -1)
-                K.col2im(gcol, x5[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d, out=gx[n0:n0 + nb])
+        if c // g == 1 and g > 1:
+            gx, gw = K.channelwise_conv_backward(x5, weight.reshape(o, -1), gout, geo.k, geo.s,
+                                                 geo.p, geo.d, ctx.out_sp, need_x, need_w)
+        elif K.fused_conv_available(n):
+            gx, gw = K.conv_gemm_fold(x5, weight.reshape(o, -1), gout, g, geo.k, geo.s, geo.p,
+                                      geo.d, ctx.out_sp, need_u=need_x, need_a=need_w)
+        else:
+            gx, gw = _conv_backward_chunked(x5, weight, gout, geo, need_x, need_w)
         if need_x and geo.lo_extra is not None:
             gx = gx[(slice(None), slice(None)) + tuple(slice(0, s - e) for s, e in
                                                        zip(gx.shape[2:], geo.lo_extra))]
         gb = K.bias_grad(gout) if need_b else None
         return (gx.reshape(ctx.x_shape) if need_x else None,
                 gw.reshape(weight.shape) if need_w else None, gb, None)
+
+
+def _conv_backward_chunked(x5, weight, gout, geo, need_x, need_w):
+    """Backward through im2col/col2im on chunks of images with numpy.matmul (no fused GEMM)."""
+    n, c = x5.shape[:2]
+    o, g = weight.shape[0], geo.groups
+    ksz = int(np.prod(geo.k))
+    L = gout.shape[2]
+    w = weight.reshape(g, o // g, (c // g) * ksz)
+    gx = np.empty(x5.shape, dtype=x5.dtype) if need_x else None
+    gw = np.zeros(w.shape, dtype=weight.dtype) if need_w else None
+    nb = _chunk(n, c * ksz * L * x5.itemsize)
+    ws = _Workspace(c * ksz, L, nb, x5.dtype)
+    for n0 in range(0, n, nb):
+        gcols = K.nchw_to_cols(gout[n0:n0 + nb]).reshape(g, o // g, -1)
+        if need_w:
+            xb = x5[n0:n0 + nb]
+            col = _grouped(K.im2col(xb, geo.k, geo.s, geo.p, geo.d, out=ws(len(xb))), g)
+            gw += np.matmul(gcols, col.transpose(0, 2, 1))
+        if need_x:
+            gcol = np.matmul(w.transpose(0, 2, 1), gcols).reshape(c * ksz, -1)
+            K.col2im(gcol, x5[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d, out=gx[n0:n0 + nb])
+    return gx, gw
 
 
 class ConvTransposeNd(Function):
@@ -160,6 +183,15 @@ class ConvTransposeNd(Function):
         ksz = int(np.prod(geo.k))
         Lin = int(np.prod(x5.shape[2:]))
         out5 = (n, o) + pad3(out_sp, 1)
+        ctx.save_for_backward(x5, weight)
+        ctx.geo, ctx.x_shape = geo, x.shape
+        if K.fused_conv_available(n):
+            # the input-gradient half of a convolution whose output has x's shape
+            out, _ = K.conv_gemm_fold(out5, weight.reshape(c, -1), x5.reshape(n, c, Lin), g,
+                                      geo.k, geo.s, geo.p, geo.d, x5.shape[2:], need_a=False)
+            if bias is not None:
+                out += bias.reshape(1, o, 1, 1, 1)
+            return out.reshape((n, o) + tuple(out_sp))
         w = weight.reshape(g, c // g, (o // g) * ksz)
         out = np.empty(out5, dtype=x.dtype)
         nb = _chunk(n, o * ksz * Lin * x.itemsize)
@@ -169,8 +201,6 @@ class ConvTransposeNd(Function):
             K.col2im(col, out[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d, out=out[n0:n0 + nb])
         if bias is not None:
             out += bias.reshape(1, o, 1, 1, 1)
-        ctx.save_for_backward(x5, weight)
-        ctx.geo, ctx.x_shape = geo, x.shape
         return out.reshape((n, o) + tuple(out_sp))
 
     @staticmethod
@@ -184,6 +214,15 @@ class ConvTransposeNd(Function):
         ksz = int(np.prod(geo.k))
         Lin = int(np.prod(x5.shape[2:]))
         g5 = gout.reshape((n, o) + pad3(gout.shape[2:], 1))
+        if K.fused_conv_available(n):
+            w2, x3 = weight.reshape(c, -1), x5.reshape(n, c, Lin)
+            gx = (K.conv_unfold_gemm(g5, w2, None, g, geo.k, geo.s, geo.p, geo.d, x5.shape[2:])
+                  if need_x else None)
+            gw = (K.conv_gemm_fold(g5, w2, x3, g, geo.k, geo.s, geo.p, geo.d, x5.shape[2:],
+                                   need_u=False)[1] if need_w else None)
+            gb = K.bias_grad(gout.reshape(n, o, -1)) if need_b else None
+            return (gx.reshape(ctx.x_shape) if need_x else None,
+                    gw.reshape(weight.shape) if need_w else None, gb, None, None)
         w = weight.reshape(g, c // g, (o // g) * ksz)
         gx = np.empty((n, c, Lin), dtype=x5.dtype) if need_x else None
         gw = np.zeros(w.shape, dtype=weight.dtype) if need_w else None

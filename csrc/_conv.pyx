@@ -1,0 +1,432 @@
+# Convolution, one image per thread: im2col of a cache-sized slice of one image straight into a
+# thread-private buffer, then a single-threaded BLAS GEMM on it, all inside one OpenMP region.
+#
+# Why: with im2col and GEMM as separate batch-wide steps, OpenMP's threads (im2col) and BLAS's
+# own threads (GEMM) take turns on the same cores, each side's idle workers spinning while the
+# other works (DESIGN.md section 3), and the batch-wide column buffer falls out of cache. Here
+# BLAS runs on the calling OpenMP thread (the caller sets BLAS to one thread around the call),
+# so only one thread team exists, and each thread's column slice is reused while it is in L2.
+#
+# The GEMM is numpy's own OpenBLAS, reached through the function pointers that
+# tinyconv._kernels looks up once (cblas_sgemm / cblas_dgemm, 32- or 64-bit integers).
+#
+# Two kernels cover convolution and transposed convolution, forward and backward. With U an
+# (N, C, D, H, W) batch, A a weight viewed as (groups*M, Cg*K) (Cg = C/groups, K taps) and
+# col_g(U[n]) the (Cg*K, L) columns of image n's group g:
+#
+#   unfold_gemm:  Y[n, g*M:(g+1)*M] = A_g @ col_g(U[n])              (+ bias)
+#   gemm_fold:    gU[n, g] = col2im(A_g.T @ G[n, g*M:(g+1)*M])         (need_u)
+#                 gA_g    += G[n, g*M:(g+1)*M] @ col_g(U[n]).T         (need_a, per thread)
+#
+# conv forward = unfold_gemm(x, W); conv backward = gemm_fold(x, W, grad_out);
+# conv_transpose forward = the need_u half of gemm_fold (G = x); its backward =
+# unfold_gemm(grad_out, W) for the input and the need_a half of gemm_fold for the weight.
+#
+# Work is split over images (static schedule); each thread adds its weight gradient into its
+# own slice of ga_acc, summed by the caller, so no two threads ever write the same element.
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+from _common cimport imin, real, tap_table, zero_fill
+
+cdef enum:
+    TAB = 9             # tap table entries per tap (see _common.tap_table)
+    ROW_MAJOR = 101     # CBLAS enum values
+    NO_TRANS = 111
+    TRANS = 112
+
+ctypedef void (*sgemm64_t)(int, int, int, int64_t, int64_t, int64_t, float, const float*,
+                           int64_t, const float*, int64_t, float, float*, int64_t) noexcept nogil
+ctypedef void (*dgemm64_t)(int, int, int, int64_t, int64_t, int64_t, double, const double*,
+                           int64_t, const double*, int64_t, double, double*, int64_t) noexcept nogil
+ctypedef void (*sgemm32_t)(int, int, int, int, int, int, float, const float*,
+                           int, const float*, int, float, float*, int) noexcept nogil
+ctypedef void (*dgemm32_t)(int, int, int, int, int, int, double, const double*,
+                           int, const double*, int, double, double*, int) noexcept nogil
+
+cdef size_t _s_addr = 0
+cdef size_t _d_addr = 0
+cdef bint _int64 = True
+
+
+def set_gemm(size_t sgemm_address, size_t dgemm_address, bint int64):
+    """Register cblas_sgemm / cblas_dgemm (addresses from ctypes; 0 disables this module)."""
+    global _s_addr, _d_addr, _int64
+    _s_addr, _d_addr, _int64 = sgemm_address, dgemm_address, int64
+
+
+def has_gemm():
+    return _s_addr != 0 and _d_addr != 0
+
+
+cdef inline void gemm(bint ta, bint tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      const real* a, Py_ssize_t lda, const real* b, Py_ssize_t ldb, real beta,
+                      real* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major C = op(A) @ op(B) + beta*C through the registered cblas GEMM."""
+    cdef int tra = TRANS if ta else NO_TRANS
+    cdef int trb = TRANS if tb else NO_TRANS
+    if real is float:
+        if _int64:
+            (<sgemm64_t>_s_addr)(ROW_MAJOR, tra, trb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+        else:
+            (<sgemm32_t>_s_addr)(ROW_MAJOR, tra, trb, <int>m, <int>n, <int>k, 1, a, <int>lda,
+                                 b, <int>ldb, beta, c, <int>ldc)
+    else:
+        if _int64:
+            (<dgemm64_t>_d_addr)(ROW_MAJOR, tra, trb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+        else:
+            (<dgemm32_t>_d_addr)(ROW_MAJOR, tra, trb, <int>m, <int>n, <int>k, 1, a, <int>lda,
+                                 b, <int>ldb, beta, c, <int>ldc)
+
+
+cdef inline void _im2col_rows(const real* xp, real* dst, const Py_ssize_t* e,
+                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                              Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """dst[(r-r0)*oW + ow] = the input element kernel tap e reads for output row r (= od*oH+oh)
+    and column ow, for r in [r0, r1); zero where the tap falls in the padding."""
+    cdef Py_ssize_t offd = e[0], offh = e[1], offw = e[2]
+    cdef Py_ssize_t d0 = e[3], d1 = e[4], h0 = e[5], h1 = e[6], w0 = e[7], w1 = e[8]
+    cdef Py_ssize_t r, q, nw = w1 - w0
+    cdef Py_ssize_t od = r0 // oH
+    cdef Py_ssize_t oh = r0 - od * oH       # (od, oh) follow r without a division per row
+    cdef const real* src
+    cdef real* o = dst
+    for r in range(r0, r1):
+        if nw <= 0 or od < d0 or od >= d1 or oh < h0 or oh >= h1:
+            zero_fill(o, oW)
+        else:
+            src = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
+            zero_fill(o, w0)
+            if sw == 1:
+                if nw >= 16:
+                    memcpy(o + w0, src, nw * sizeof(real))
+                else:
+                    for q in range(nw):
+                        o[w0 + q] = src[q]
+            else:
+                for q in range(nw):
+                    o[w0 + q] = src[q * sw]
+            zero_fill(o + w1, oW - w1)
+        o += oW
+        oh += 1
+        if oh == oH:
+            oh = 0
+            od += 1
+
+
+cdef inline void _col2im_rows(const real* src, real* xp, const Py_ssize_t* e,
+                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                              Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """The adjoint of _im2col_rows: add src's rows back where tap e read them."""
+    cdef Py_ssize_t offd = e[0], offh = e[1], offw = e[2]
+    cdef Py_ssize_t d0 = e[3], d1 = e[4], h0 = e[5], h1 = e[6], w0 = e[7], w1 = e[8]
+    cdef Py_ssize_t r, q, nw = w1 - w0
+    cdef Py_ssize_t od = r0 // oH
+    cdef Py_ssize_t oh = r0 - od * oH
+    cdef const real* s = src + w0
+    cdef real* t
+    if nw <= 0:
+        return
+    for r in range(r0, r1):
+        if od >= d0 and od < d1 and oh >= h0 and oh < h1:
+            t = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
+            if sw == 1:
+                for q in range(nw):
+                    t[q] += s[q]
+            else:
+                for q in range(nw):
+                    t[q * sw] += s[q]
+        s += oW
+        oh += 1
+        if oh == oH:
+            oh = 0
+            od += 1
+
+
+def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[::1] bias,
+                bint has_bias, real[:, :, ::1] y,
+                Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+                Py_ssize_t groups, Py_ssize_t rows_per_chunk, int nthreads):
+    """y[n, g*M:(g+1)*M, :] = a_g @ col_g(u[n]) (+ bias). Inputs pre-validated by _kernels."""
+    cdef Py_ssize_t N = u.shape[0], C = u.shape[1]
+    cdef Py_ssize_t D = u.shape[2], H = u.shape[3], W = u.shape[4], DHW = D * H * W
+    cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
+    cdef Py_ssize_t M = a.shape[0] // groups, L = oD * oH * oW, R = oD * oH
+    cdef Py_ssize_t n, g, c, tap, m, q, r0, r1, nl
+    cdef const real* ub = &u[0, 0, 0, 0, 0]
+    cdef const real* ab = &a[0, 0]
+    cdef const real* bb = &bias[0]
+    cdef real* yb = &y[0, 0, 0]
+    cdef real* col
+    cdef real* dst
+    cdef real bv
+    cdef int failed = 0
+    cdef int* failp = &failed
+    cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+                                     pd, ph, pw, dd, dh, dw)
+    with nogil, parallel(num_threads=nthreads):
+        col = <real*>malloc(Kd * rows_per_chunk * oW * sizeof(real))
+        if col == NULL:
+            failp[0] = 1
+        for n in prange(N, schedule='static'):
+            if col == NULL:
+                continue
+            for g in range(groups):
+                r0 = 0
+                while r0 < R:
+                    r1 = imin(r0 + rows_per_chunk, R)
+                    nl = (r1 - r0) * oW
+                    for c in range(Cg):
+                        for tap in range(K):
+                            _im2col_rows(ub + (n * C + g * Cg + c) * DHW, col + (c * K + tap) * nl,
+                                         tab + TAB * tap, H, W, oH, oW, sd, sh, sw, r0, r1)
+                    dst = yb + (n * groups * M + g * M) * L + r0 * oW
+                    gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, dst, L)
+                    if has_bias:
+                        for m in range(M):
+                            bv = bb[g * M + m]
+                            for q in range(nl):
+                                dst[m * L + q] += bv
+                    r0 = r1
+        free(col)
+    free(tab)
+    if failed:
+        raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+
+
+def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:, :, ::1] gy,
+              real[:, :, :, :, ::1] gu, real[:, :, ::1] ga_acc, bint need_u, bint need_a,
+              Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+              Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+              Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+              Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+              Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+              Py_ssize_t groups, Py_ssize_t rows_per_chunk, int nthreads):
+    """gu[n] = col2im(a_g.T @ gy[n, g]) (overwritten) if need_u; ga_acc[thread] +=
+    gy[n, g] @ col_g(u[n]).T if need_a. u and gu have the same shape (u is only read when
+    need_a, gu only written when need_u; the caller passes gu for u when need_a is off, and
+    a one-element stand-in for gu when need_u is off). Inputs pre-validated by _kernels."""
+    cdef Py_ssize_t N = u.shape[0], C = u.shape[1]
+    cdef Py_ssize_t D = u.shape[2], H = u.shape[3], W = u.shape[4], DHW = D * H * W
+    cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
+    cdef Py_ssize_t M = a.shape[0] // groups, L = oD * oH * oW, R = oD * oH
+    cdef Py_ssize_t n, g, c, tap, r0, r1, nl, tid
+    cdef const real* ub = &u[0, 0, 0, 0, 0]
+    cdef const real* ab = &a[0, 0]
+    cdef const real* gb = &gy[0, 0, 0]
+    cdef real* gub = &gu[0, 0, 0, 0, 0]
+    cdef real* gab = &ga_acc[0, 0, 0]
+    cdef const real* gp
+    cdef real* col
+    cdef int failed = 0
+    cdef int* failp = &failed
+    cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+                                     pd, ph, pw, dd, dh, dw)
+    with nogil, parallel(num_threads=nthreads):
+        col = <real*>malloc(Kd * rows_per_chunk * oW * sizeof(real))
+        if col == NULL:
+            failp[0] = 1
+        tid = threadid()
+        for n in prange(N, schedule='static'):
+            if col == NULL:
+                continue
+            if need_u:
+                memset(gub + n * C * DHW, 0, C * DHW * sizeof(real))
+            for g in range(groups):
+                r0 = 0
+                while r0 < R:
+                    r1 = imin(r0 + rows_per_chunk, R)
+                    nl = (r1 - r0) * oW
+                    gp = gb + (n * groups * M + g * M) * L + r0 * oW
+                    if need_a:
+                        for c in range(Cg):
+                            for tap in range(K):
+                                _im2col_rows(ub + (n * C + g * Cg + c) * DHW,
+                                             col + (c * K + tap) * nl, tab + TAB * tap,
+                                             H, W, oH, oW, sd, sh, sw, r0, r1)
+                        gemm(False, True, M, Kd, nl, gp, L, col, nl, 1,
+                             gab + (tid * groups + g) * M * Kd, Kd)
+                    if need_u:
+                        gemm(True, False, Kd, nl, M, ab + g * M * Kd, Kd, gp, L, 0, col, nl)
+                        for c in range(Cg):
+                            for tap in range(K):
+                                _col2im_rows(col + (c * K + tap) * nl,
+                                             gub + (n * C + g * Cg + c) * DHW, tab + TAB * tap,
+                                             H, W, oH, oW, sd, sh, sw, r0, r1)
+                    r0 = r1
+        free(col)
+    free(tab)
+    if failed:
+        raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+
+
+# ----------------------------------------------------------------------------- one input channel
+# When each group has a single input channel (depthwise convolution, and any layer with C = 1
+# such as LeNet's first), the GEMM has an inner dimension of just K taps: too thin for BLAS.
+# These kernels slide each tap over the plane directly: for tap (i, j, k) with weight w, every
+# output row adds w * (the input row that tap reads), a contiguous axpy when the stride is 1.
+# Output channel o reads input channel o // mult (mult = O / C outputs per input channel).
+
+
+cdef inline void _tap_axpy(const real* xp, real* yp, real wv, const Py_ssize_t* e,
+                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                           Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw) noexcept nogil:
+    """yp[od, oh, ow] += wv * (what tap e reads of plane xp), over the outputs where the tap
+    falls inside the input."""
+    cdef Py_ssize_t offd = e[0], offh = e[1], offw = e[2]
+    cdef Py_ssize_t d0 = e[3], d1 = e[4], h0 = e[5], h1 = e[6], w0 = e[7], w1 = e[8]
+    cdef Py_ssize_t od, oh, q, nw = w1 - w0
+    cdef const real* s
+    cdef real* t
+    if nw <= 0:
+        return
+    for od in range(d0, d1):
+        for oh in range(h0, h1):
+            s = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
+            t = yp + (od * oH + oh) * oW + w0
+            if sw == 1:
+                for q in range(nw):
+                    t[q] += wv * s[q]
+            else:
+                for q in range(nw):
+                    t[q] += wv * s[q * sw]
+
+
+cdef inline void _tap_scatter(const real* gp, real* xp, real wv, const Py_ssize_t* e,
+                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                              Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw) noexcept nogil:
+    """The adjoint of _tap_axpy: xp[where tap e reads] += wv * gp[outputs]."""
+    cdef Py_ssize_t offd = e[0], offh = e[1], offw = e[2]
+    cdef Py_ssize_t d0 = e[3], d1 = e[4], h0 = e[5], h1 = e[6], w0 = e[7], w1 = e[8]
+    cdef Py_ssize_t od, oh, q, nw = w1 - w0
+    cdef const real* s
+    cdef real* t
+    if nw <= 0:
+        return
+    for od in range(d0, d1):
+        for oh in range(h0, h1):
+            s = gp + (od * oH + oh) * oW + w0
+            t = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
+            if sw == 1:
+                for q in range(nw):
+                    t[q] += wv * s[q]
+            else:
+                for q in range(nw):
+                    t[q * sw] += wv * s[q]
+
+
+cdef inline double _tap_dot(const real* gp, const real* xp, const Py_ssize_t* e,
+                            Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                            Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw) noexcept nogil:
+    """sum over outputs of gp[output] * (what tap e reads of xp): one weight's gradient."""
+    cdef Py_ssize_t offd = e[0], offh = e[1], offw = e[2]
+    cdef Py_ssize_t d0 = e[3], d1 = e[4], h0 = e[5], h1 = e[6], w0 = e[7], w1 = e[8]
+    cdef Py_ssize_t od, oh, q, nw = w1 - w0
+    cdef const real* s
+    cdef const real* t
+    cdef real acc
+    cdef double total = 0
+    if nw <= 0:
+        return 0
+    for od in range(d0, d1):
+        for oh in range(h0, h1):
+            t = gp + (od * oH + oh) * oW + w0
+            s = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
+            acc = 0
+            if sw == 1:
+                for q in range(nw):
+                    acc = acc + t[q] * s[q]
+            else:
+                for q in range(nw):
+                    acc = acc + t[q] * s[q * sw]
+            total += acc
+    return total
+
+
+def channelwise_forward(const real[:, :, :, :, ::1] x, const real[:, ::1] w, const real[::1] bias,
+                        bint has_bias, real[:, :, ::1] y,
+                        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, int nthreads):
+    """y[n, o] = sum_tap w[o, tap] * x[n, o // mult] read at that tap (+ bias[o]).
+    x (N, C, D, H, W), w (O, K), y (N, O, L) with O = mult*C. Pre-validated by _kernels."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t D = x.shape[2], H = x.shape[3], W = x.shape[4], DHW = D * H * W
+    cdef Py_ssize_t O = w.shape[0], K = w.shape[1], mult = O // C, L = oD * oH * oW
+    cdef Py_ssize_t t, n, o, tap, q
+    cdef const real* xb = &x[0, 0, 0, 0, 0]
+    cdef const real* wb = &w[0, 0]
+    cdef const real* bb = &bias[0]
+    cdef real* yb = &y[0, 0, 0]
+    cdef real* yp
+    cdef real b0
+    cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+                                     pd, ph, pw, dd, dh, dw)
+    with nogil, parallel(num_threads=nthreads):
+        for t in prange(N * O, schedule='static'):
+            n = t // O
+            o = t - n * O
+            yp = yb + t * L
+            b0 = bb[o] if has_bias else 0
+            for q in range(L):
+                yp[q] = b0
+            for tap in range(K):
+                _tap_axpy(xb + (n * C + o // mult) * DHW, yp, wb[o * K + tap], tab + TAB * tap,
+                          H, W, oH, oW, sd, sh, sw)
+    free(tab)
+
+
+def channelwise_backward(const real[:, :, :, :, ::1] x, const real[:, ::1] w,
+                         const real[:, :, ::1] gy, real[:, :, :, :, ::1] gx, real[:, ::1] gw,
+                         bint need_x, bint need_w,
+                         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                         Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                         Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                         Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, int nthreads):
+    """Gradients of channelwise_forward: gx (overwritten) if need_x, parallel over input
+    planes; gw (overwritten) if need_w, parallel over output channels, each weight summed over
+    the batch in a fixed order. Pre-validated by _kernels."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t D = x.shape[2], H = x.shape[3], W = x.shape[4], DHW = D * H * W
+    cdef Py_ssize_t O = w.shape[0], K = w.shape[1], mult = O // C, L = oD * oH * oW
+    cdef Py_ssize_t t, n, c, o, tap, j
+    cdef double acc
+    cdef const real* xb = &x[0, 0, 0, 0, 0]
+    cdef const real* wb = &w[0, 0]
+    cdef const real* gb = &gy[0, 0, 0]
+    cdef real* gxb = &gx[0, 0, 0, 0, 0]
+    cdef real* gwb = &gw[0, 0]
+    cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+                                     pd, ph, pw, dd, dh, dw)
+    with nogil, parallel(num_threads=nthreads):
+        if need_x:
+            for t in prange(N * C, schedule='static'):
+                n = t // C
+                c = t - n * C
+                memset(gxb + t * DHW, 0, DHW * sizeof(real))
+                for j in range(mult):
+                    o = c * mult + j
+                    for tap in range(K):
+                        _tap_scatter(gb + (n * O + o) * L, gxb + t * DHW, wb[o * K + tap],
+                                     tab + TAB * tap, H, W, oH, oW, sd, sh, sw)
+        if need_w:
+            for o in prange(O, schedule='static'):
+                for tap in range(K):
+                    acc = 0
+                    for n in range(N):
+                        acc = acc + _tap_dot(gb + (n * O + o) * L, xb + (n * C + o // mult) * DHW,
+                                             tab + TAB * tap, H, W, oH, oW, sd, sh, sw)
+                    gwb[o * K + tap] = <real>acc
+    free(tab)

@@ -1,0 +1,156 @@
+"""The convolution's three compiled paths agree with each other and with a dense reference.
+
+ops.conv picks, per call: the per-image fused kernels (im2col + a GEMM on each OpenMP thread,
+csrc/_conv.pyx) when numpy's BLAS GEMM was found and the batch has at least one image per
+thread; the batch-chunked im2col/col2im + numpy.matmul path otherwise; and a direct kernel
+when every group has one input channel (depthwise). These tests force each path and compare
+outputs and gradients, and check the fused kernels' products against im2col/col2im.
+"""
+
+import numpy as np
+import pytest
+
+import tinyconv as tc
+import tinyconv.nn.functional as F
+from tinyconv import _kernels as K
+
+pytestmark = pytest.mark.skipif(not K.fused_conv_available(),
+                                reason="numpy's BLAS GEMM was not found: no fused path")
+
+CASES = [  # (x shape, weight shape, kwargs)
+    ((3, 4, 9, 11), (6, 4, 3, 3), dict(padding=1)),
+    ((4, 6, 8, 7), (6, 3, 3, 2), dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)),
+    ((2, 5, 12), (4, 5, 4), dict(stride=3, padding=2)),
+    ((2, 2, 5, 6, 4), (4, 2, 3, 2, 2), dict(padding=1, dilation=(1, 2, 1))),
+    ((3, 4, 7, 7), (8, 1, 3, 3), dict(padding=2, groups=4, stride=2)),   # depthwise x2
+    ((2, 1, 10, 10), (3, 1, 5, 5), dict(padding="same")),
+]
+T_CASES = [  # transposed: (x shape, weight shape, kwargs)
+    ((3, 4, 5, 6), (4, 3, 4, 4), dict(stride=2, padding=1)),
+    ((2, 4, 5, 5), (4, 2, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=2)),
+    ((2, 3, 4, 4), (3, 2, 3, 3), dict(stride=1, dilation=3, output_padding=2)),
+    ((2, 3, 7), (3, 5, 3), dict(stride=3, padding=1, output_padding=2)),
+]
+
+
+def _run(fn, xs, ws, kw, fused, monkeypatch, dtype):
+    monkeypatch.setattr(K, "fused_conv_available", lambda batch=None: fused)
+    rng = np.random.default_rng(0)
+    x = tc.tensor(rng.standard_normal(xs).astype(dtype), requires_grad=True)
+    w = tc.tensor(rng.standard_normal(ws).astype(dtype), requires_grad=True)
+    out_c = ws[0] if fn is F.conv2d or fn in (F.conv1d, F.conv3d) else ws[1] * kw.get("groups", 1)
+    b = tc.tensor(rng.standard_normal(out_c).astype(dtype), requires_grad=True)
+    y = fn(x, w, b, **kw)
+    y.backward(tc.tensor(rng.standard_normal(y.shape).astype(dtype)))
+    return [y.numpy(), x.grad.numpy() if hasattr(x.grad, "numpy") else x.grad,
+            w.grad.numpy() if hasattr(w.grad, "numpy") else w.grad,
+            b.grad.numpy() if hasattr(b.grad, "numpy") else b.grad]
+
+
+def _conv_fn(xs):
+    return {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}[len(xs)]
+
+
+def _convt_fn(xs):
+    return {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}[len(xs)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", CASES)
+def test_conv_fused_equals_chunked(monkeypatch, dtype, xs, ws, kw):
+    fn = _conv_fn(xs)
+    a = _run(fn, xs, ws, kw, True, monkeypatch, dtype)
+    b = _run(fn, xs, ws, kw, False, monkeypatch, dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", T_CASES)
+def test_conv_transpose_fused_equals_chunked(monkeypatch, dtype, xs, ws, kw):
+    fn = _convt_fn(xs)
+    a = _run(fn, xs, ws, kw, True, monkeypatch, dtype)
+    b = _run(fn, xs, ws, kw, False, monkeypatch, dtype) if kw.get("output_padding", 0) < \
+        kw.get("stride", 1) else None
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    if b is not None:
+        for u, v in zip(a, b):
+            np.testing.assert_allclose(u, v, **tol)
+
+
+@pytest.mark.parametrize("xs,ws,kw", T_CASES)
+def test_conv_transpose_fused_matches_torch(monkeypatch, xs, ws, kw):
+    """Includes output_padding >= stride (allowed when smaller than the dilation)."""
+    torch = pytest.importorskip("torch", reason="PyTorch (the test oracle) is not installed")
+    fn = _convt_fn(xs)
+    ours = _run(fn, xs, ws, kw, True, monkeypatch, np.float64)
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = torch.tensor(rng.standard_normal(ws), requires_grad=True)
+    b = torch.tensor(rng.standard_normal(ws[1] * kw.get("groups", 1)), requires_grad=True)
+    tfn = getattr(torch.nn.functional, fn.__name__)
+    y = tfn(x, w, b, **kw)
+    y.backward(torch.tensor(rng.standard_normal(tuple(y.shape))))
+    for u, v in zip(ours, [y.detach(), x.grad, w.grad, b.grad]):
+        np.testing.assert_allclose(u, v.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernels_are_im2col_products(dtype):
+    rng = np.random.default_rng(3)
+    u = rng.standard_normal((3, 4, 2, 7, 6)).astype(dtype)
+    k, s, p, d, groups, M = (2, 3, 2), (1, 2, 1), (1, 1, 0), (1, 1, 2), 2, 3
+    osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                for i, kk, ss, pp, dd in zip(u.shape[2:], k, s, p, d))
+    L = int(np.prod(osp))
+    a = rng.standard_normal((groups * M, 2 * 12)).astype(dtype)
+    bias = rng.standard_normal(groups * M).astype(dtype)
+    col = K.im2col(u, k, s, p, d).reshape(groups, 24, 3, L)           # (g, Cg*K, N, L)
+    ref = np.einsum("gmk,gknl->ngml", a.reshape(groups, M, 24), col).reshape(3, groups * M, L)
+    y = K.conv_unfold_gemm(u, a, bias, groups, k, s, p, d, osp)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref + bias[:, None], rtol=tol, atol=tol)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gu, ga = K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp)
+    g4 = gy.reshape(3, groups, M, L)
+    gcol = np.einsum("gmk,ngml->gknl", a.reshape(groups, M, 24), g4).reshape(48, 3 * L)
+    np.testing.assert_allclose(gu, K.col2im(gcol, u.shape, k, s, p, d), rtol=tol, atol=tol)
+    ga_ref = np.einsum("ngml,gknl->gmk", g4, col).reshape(a.shape)
+    np.testing.assert_allclose(ga, ga_ref, rtol=tol, atol=tol)
+
+
+def test_fused_kernel_errors():
+    u = np.zeros((2, 4, 1, 5, 5), np.float32)
+    with pytest.raises(ValueError, match=r"conv_unfold_gemm: u \(2, 4, 1, 5, 5\) with groups=2"):
+        K.conv_unfold_gemm(u, np.zeros((4, 9), np.float32), None, 2, (1, 3, 3), (1, 1, 1),
+                           (0, 0, 0), (1, 1, 1), (1, 3, 3))
+    with pytest.raises(TypeError, match="conv_unfold_gemm: u is float32 but a is float64"):
+        K.conv_unfold_gemm(u, np.zeros((4, 36)), None, 1, (1, 3, 3), (1, 1, 1), (0, 0, 0),
+                           (1, 1, 1), (1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv_gemm_fold: gy has shape \(2, 4, 8\)"):
+        K.conv_gemm_fold(u, np.zeros((4, 36), np.float32), np.zeros((2, 4, 8), np.float32), 1,
+                         (1, 3, 3), (1, 1, 1), (0, 0, 0), (1, 1, 1), (1, 3, 3))
+    with pytest.raises(ValueError, match=r"channelwise_conv: x \(2, 4, 1, 5, 5\)"):
+        K.channelwise_conv(u, np.zeros((6, 9), np.float32), None, (1, 3, 3), (1, 1, 1),
+                           (0, 0, 0), (1, 1, 1), (1, 3, 3))
+
+
+def test_fused_one_thread_equals_two():
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal((5, 16, 1, 20, 20)).astype(np.float32)   # above PARALLEL_MIN_WORK
+    a = rng.standard_normal((8, 144)).astype(np.float32)
+    args = (1, (1, 3, 3), (1, 1, 1), (0, 0, 0), (1, 1, 1), (1, 18, 18))
+    before = tc.get_num_threads()
+    try:
+        tc.set_num_threads(1)
+        y1 = K.conv_unfold_gemm(u, a, None, *args)
+        g1 = K.conv_gemm_fold(u, a, y1, *args)
+        tc.set_num_threads(2)
+        y2 = K.conv_unfold_gemm(u, a, None, *args)
+        g2 = K.conv_gemm_fold(u, a, y1, *args)
+    finally:
+        tc.set_num_threads(before)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(g1[0], g2[0])
+    np.testing.assert_allclose(g1[1], g2[1], rtol=1e-5, atol=1e-5)
