@@ -22,6 +22,7 @@ from .tensor import (Tensor, arange, default_generator, float32, float64, from_n
                      full, int64, manual_seed, ones, ones_like, rand, randint, randn, tensor,
                      zeros, zeros_like)
 from . import functional, nn  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
 
 __version__ = "0.1.0"
 del _sys

@@ -3,7 +3,7 @@
 import sys as _sys
 
 from .. import functional
-from . import init
+from . import init, utils
 from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU,
                          Softmax, Tanh)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -25,6 +25,7 @@ _sys.modules.setdefault(__name__ + ".functional", functional)
 del _sys
 
 __all__ = [
+    "utils",
     "functional", "init", "Module", "Parameter", "StateDictError", "Sequential", "ModuleList",
     "ModuleDict", "Identity", "Linear", "Flatten", "Unflatten",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",

@@ -1,0 +1,86 @@
+"""Adagrad: ``torch.optim.Adagrad``."""
+
+import numpy as np
+
+from .optimizer import Optimizer, _check_nonnegative, _signed_decayed_grad
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (Duchi et al., 2011), as PyTorch computes it.
+
+    For every parameter :math:`\theta` with gradient :math:`g` (negated if ``maximize``), at
+    step :math:`t = 1, 2, \dots`::
+
+        g = g + weight_decay * theta
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s = s + g * g                                   (s starts at initial_accumulator_value)
+        theta = theta - clr * g / (sqrt(s) + eps)
+
+    Parameters
+    ----------
+    params : iterable
+        Tensors or parameter-group dicts (see :class:`Optimizer`).
+    lr : float
+        Learning rate, >= 0. Default 1e-2.
+    lr_decay : float
+        Learning-rate decay, >= 0. Default 0.
+    weight_decay : float
+        L2 penalty, >= 0. Default 0.
+    initial_accumulator_value : float
+        Starting value of the sum of squares, >= 0. Default 0.
+    eps : float
+        Added to the denominator, >= 0. Default 1e-10.
+    maximize : bool
+        Maximize the objective instead (keyword-only).
+
+    Notes
+    -----
+    State per parameter: ``'step'`` (a float) and ``'sum'``, created for every parameter at
+    construction as in PyTorch. A group's own ``initial_accumulator_value`` is honoured (PyTorch
+    uses the constructor's value for every group).
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, *, maximize=False):
+        _check_nonnegative("Adagrad", "learning rate", lr)
+        _check_nonnegative("Adagrad", "lr_decay value", lr_decay)
+        _check_nonnegative("Adagrad", "weight_decay value", weight_decay)
+        _check_nonnegative("Adagrad", "initial_accumulator_value value", initial_accumulator_value)
+        _check_nonnegative("Adagrad", "epsilon value", eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p, group):
+        state = self.state[p]
+        state["step"] = 0.0
+        state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+        return state
+
+    def step(self, closure=None):
+        """Perform one optimization step; see :meth:`Optimizer.step`."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            lr = float(group["lr"])
+            lr_decay = float(group["lr_decay"])
+            eps = float(group["eps"])
+            weight_decay = float(group["weight_decay"])
+            for p, w, g in self._params_with_grad(group):
+                state = self.state[p] or self._init_state(p, group)
+                step = state["step"] = state["step"] + 1.0
+                d = _signed_decayed_grad(g, w, weight_decay, group["maximize"])
+                clr = lr / (1.0 + (step - 1.0) * lr_decay)
+                s = state["sum"]
+                tmp = np.multiply(d, d)
+                s += tmp
+                np.sqrt(s, out=tmp)
+                tmp += eps
+                np.divide(d, tmp, out=tmp)
+                tmp *= clr
+                w -= tmp
+        return loss
