@@ -79,6 +79,36 @@ LAYERS = [
     ("groupnorm-2d-input", lambda nn: nn.GroupNorm(2, 6), (3, 6), 2),
     ("groupnorm-noaffine", lambda nn: nn.GroupNorm(2, 4, affine=False), (2, 4, 3), 2),
     ("groupnorm-nobias", lambda nn: nn.GroupNorm(2, 4, bias=False), (2, 4, 2, 2, 2), 2),
+    ("upsample-nearest1d-2.5", lambda nn: nn.Upsample(scale_factor=2.5), (2, 3, 5), 1),
+    ("upsample-nearest2d-size", lambda nn: nn.Upsample(size=(7, 5)), (2, 3, 4, 3), 1),
+    ("upsample-nearest3d", lambda nn: nn.Upsample(scale_factor=(1.5, 2, 0.7)), (1, 2, 3, 2, 5), 1),
+    ("upsample-linear-corners", lambda nn: nn.Upsample(9, mode="linear", align_corners=True),
+     (2, 3, 4), 1),
+    ("upsample-bilinear-1.7", lambda nn: nn.Upsample(scale_factor=1.7, mode="bilinear"),
+     (2, 2, 4, 5), 1),
+    ("upsample-bilinear-recompute", lambda nn: nn.Upsample(
+        scale_factor=(1.7, 0.6), mode="bilinear", recompute_scale_factor=True), (2, 2, 4, 5), 1),
+    ("upsample-trilinear", lambda nn: nn.Upsample(size=(3, 4, 2), mode="trilinear"),
+     (1, 2, 2, 3, 4), 1),
+    ("upsample-area", lambda nn: nn.Upsample(size=(3, 2), mode="area"), (2, 2, 7, 5), 1),
+    ("upsampling-nearest2d", lambda nn: nn.UpsamplingNearest2d(scale_factor=2), (2, 2, 3, 4), 1),
+    ("upsampling-bilinear2d", lambda nn: nn.UpsamplingBilinear2d(size=(5, 7)), (2, 2, 3, 4), 1),
+    ("zeropad1d", lambda nn: nn.ZeroPad1d((2, 1)), (2, 3, 4), 1),
+    ("zeropad2d", lambda nn: nn.ZeroPad2d((1, 0, 2, 3)), (2, 3, 4, 3), 1),
+    ("zeropad2d-crop", lambda nn: nn.ZeroPad2d((-1, 2, 0, -2)), (3, 4, 5), 1),
+    ("zeropad3d", lambda nn: nn.ZeroPad3d(1), (1, 2, 2, 3, 2), 1),
+    ("constantpad1d", lambda nn: nn.ConstantPad1d(2, 3.5), (2, 3, 4), 1),
+    ("constantpad2d", lambda nn: nn.ConstantPad2d((1, 2, 0, 1), -1.0), (2, 3, 2, 2), 1),
+    ("constantpad3d", lambda nn: nn.ConstantPad3d((1, 0, 0, 2, 1, 1), 0.5), (2, 2, 2, 2), 1),
+    ("reflectionpad1d", lambda nn: nn.ReflectionPad1d((3, 1)), (2, 3, 5), 1),
+    ("reflectionpad2d", lambda nn: nn.ReflectionPad2d((1, 2, 2, 0)), (2, 2, 3, 4), 1),
+    ("reflectionpad3d", lambda nn: nn.ReflectionPad3d(1), (2, 2, 3, 2, 3), 1),
+    ("replicationpad1d", lambda nn: nn.ReplicationPad1d((0, 4)), (3, 4), 1),
+    ("replicationpad2d", lambda nn: nn.ReplicationPad2d(2), (2, 2, 3, 2), 1),
+    ("replicationpad3d", lambda nn: nn.ReplicationPad3d((1, 2, 0, 1, 2, 0)), (1, 2, 2, 3, 2), 1),
+    ("circularpad1d", lambda nn: nn.CircularPad1d((2, 3)), (2, 3, 4), 1),
+    ("circularpad2d", lambda nn: nn.CircularPad2d((1, 2, 3, 0)), (2, 2, 3, 4), 1),
+    ("circularpad3d", lambda nn: nn.CircularPad3d(1), (2, 2, 3, 2), 1),
     ("lrn-alexnet", lambda nn: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
      (2, 7, 4, 3), 30),
     ("lrn-3d-input", lambda nn: nn.LocalResponseNorm(3, alpha=0.5), (2, 6, 5), 1),
@@ -164,6 +194,152 @@ def test_layer_norm_normalises_rows_and_keeps_constant_rows_finite():
     assert nn.LayerNorm(4)(tc.zeros(0, 4)).shape == (0, 4)
 
 
+# ------------------------------------------------------------------------ interpolate
+def _random_interp_case(rng, mode, nd):
+    spatial = tuple(int(v) for v in rng.integers(1, 8, nd))
+    kw = {}
+    if rng.random() < 0.5:
+        kw["size"] = tuple(int(v) for v in rng.integers(1, 12, nd))
+    else:
+        sf = tuple(float(rng.choice([0.5, 0.7, 1.3, 1.5, 2.0, 2.5, 3.0, 1 / 3, 0.37, 2.2]))
+                   for _ in range(nd))
+        if any(int(n * f) < 1 for n, f in zip(spatial, sf)):
+            kw["size"] = spatial
+        else:
+            kw["scale_factor"] = sf
+            if rng.random() < 0.3:
+                kw["recompute_scale_factor"] = True
+    if mode in ("linear", "bilinear", "trilinear"):
+        kw["align_corners"] = bool(rng.random() < 0.5)
+    return spatial, kw
+
+
+def _torch_grad_is_adjoint(spatial, out, kw, mode, dtype):
+    """False where PyTorch's nearest backward is not the adjoint of its forward (see interp.py)."""
+    if mode != "nearest":
+        return True
+    from tinyconv.ops.interp import _nearest_map
+    given = "scale_factor" in kw and not kw.get("recompute_scale_factor")
+    for n, o, s in zip(spatial, out, kw.get("scale_factor", (None,) * len(spatial))):
+        if len(spatial) != 2 and given and o in (n, 2 * n):
+            return False
+        if dtype == np.float64:
+            s = s if given else None
+            a = _nearest_map(n, o, s, len(spatial), np.dtype(np.float32))[0][0]
+            b = _nearest_map(n, o, s, len(spatial), np.dtype(np.float64))[0][0]
+            if not np.array_equal(a, b):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("mode,nd", [("nearest", 1), ("nearest", 2), ("nearest", 3),
+                                     ("linear", 1), ("bilinear", 2), ("trilinear", 3),
+                                     ("area", 1), ("area", 2)])
+def test_interpolate_random_cases_match_torch(mode, nd, dtype, torch):
+    rng = np.random.default_rng(nd * 7 + len(mode))
+    for _ in range(40):
+        spatial, kw = _random_interp_case(rng, mode, nd)
+        x = rand((2, 2) + spatial, dtype, seed=int(rng.integers(1000)))
+        xt, xth = tc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        y = F.interpolate(xt, mode=mode, **kw)
+        yth = torch.nn.functional.interpolate(xth, mode=mode, **kw)
+        assert y.shape == tuple(yth.shape), (spatial, kw)
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y.numpy(), yth.detach().numpy(), **tol(dtype),
+                                   err_msg=f"{spatial} {kw}")
+        g = rand(y.shape, dtype, seed=3)
+        y.backward(g)
+        yth.backward(torch.from_numpy(g))
+        if _torch_grad_is_adjoint(spatial, y.shape[2:], kw, mode, dtype):
+            np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), **tol(dtype),
+                                       err_msg=f"gradient {spatial} {kw}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_interpolate_long_1d_index_rules_match_torch(dtype, torch):
+    # Many sizes and awkward ratios in 1-D, where float rounding of o * scale decides indices.
+    rng = np.random.default_rng(4)
+    for mode in ("nearest", "linear"):
+        for trial in range(150):
+            n = int(rng.integers(1, 70))
+            x = np.arange(n, dtype=dtype).reshape(1, 1, n) + 1
+            if trial % 2:
+                kw = {"size": int(rng.integers(1, 150))}
+            else:
+                kw = {"scale_factor": float(rng.integers(1, 40)) / float(rng.integers(1, 40))}
+                if int(n * kw["scale_factor"]) < 1:
+                    continue
+            if mode == "linear":
+                kw["align_corners"] = bool(trial % 3 == 0)
+            y = F.interpolate(tc.tensor(x), mode=mode, **kw).numpy()
+            yth = torch.nn.functional.interpolate(torch.tensor(x), mode=mode, **kw).numpy()
+            np.testing.assert_allclose(y, yth, **tol(dtype), err_msg=f"{mode} {n} {kw}")
+
+
+def test_interpolate_uses_given_scale_factor_in_the_mapping(torch):
+    x = np.arange(12, dtype=np.float32).reshape(1, 1, 12) ** 2
+    # floor(12 * 0.55) = 6 outputs: step 1/0.55 (given) differs from 12/6 = 2 (recomputed).
+    given = F.interpolate(tc.tensor(x), scale_factor=0.55, mode="linear").numpy()
+    recomputed = F.interpolate(tc.tensor(x), scale_factor=0.55, mode="linear",
+                               recompute_scale_factor=True).numpy()
+    assert not np.allclose(given, recomputed)
+    for kw, ours in (({}, given), ({"recompute_scale_factor": True}, recomputed)):
+        theirs = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=0.55,
+                                                 mode="linear", **kw).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    # nearest: 5 * 1.3 -> 6 outputs, indices floor(o / 1.3) = 0 0 1 2 3 3.
+    y = F.interpolate(tc.tensor(np.arange(5.0).reshape(1, 1, 5)), scale_factor=1.3)
+    assert y.numpy().ravel().tolist() == [0, 0, 1, 2, 3, 3]
+
+
+def test_interpolate_nearest_backward_is_the_adjoint_where_torch_is_not(torch):
+    # 1-D, 1.3 on size 3: PyTorch's forward picks floor(o / 1.3) = 0 0 1, but its backward
+    # routes the gradient as if it were the identity. Ours is the true gradient.
+    x = tc.tensor(np.zeros((1, 1, 3)), requires_grad=True)
+    y = F.interpolate(x, scale_factor=1.3)
+    assert y.shape == (1, 1, 3)
+    y.backward(np.array([[[1.0, 2.0, 3.0]]]))
+    assert x.grad.numpy().ravel().tolist() == [3.0, 3.0, 0.0]
+    xth = torch.zeros(1, 1, 3, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.interpolate(xth, scale_factor=1.3).backward(
+        torch.tensor([[[1.0, 2.0, 3.0]]], dtype=torch.float64))
+    assert xth.grad.numpy().ravel().tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("mode,shape,kw", [
+    ("nearest", (2, 2, 5), {"scale_factor": 1.7}),
+    ("nearest", (1, 2, 3, 4), {"size": (5, 3)}),
+    ("nearest", (1, 1, 2, 3, 2), {"scale_factor": (2, 1.5, 0.5)}),
+    ("linear", (2, 2, 5), {"size": 8, "align_corners": True}),
+    ("linear", (2, 2, 6), {"scale_factor": 0.6}),
+    ("bilinear", (1, 2, 3, 4), {"scale_factor": (1.5, 2.3)}),
+    ("bilinear", (1, 2, 4, 3), {"size": (2, 7), "align_corners": True}),
+    ("trilinear", (1, 1, 2, 3, 2), {"size": (3, 2, 4)}),
+    ("area", (1, 2, 5, 4), {"size": (2, 3)}),
+])
+def test_gradcheck_interpolate(mode, shape, kw):
+    assert tc.gradcheck(lambda x: F.interpolate(x, mode=mode, **kw), [_t(rand(shape))])
+
+
+def test_interpolate_keeps_dtype_and_copies_identity():
+    x = tc.ones(1, 2, 3, 4)
+    y = F.interpolate(x, size=(3, 4))
+    assert y.dtype == np.float32 and np.array_equal(y.numpy(), x.numpy())
+    y.numpy()[...] = 5
+    assert x.numpy().max() == 1
+    assert F.interpolate(tc.ones(1, 1, 4, dtype=tc.float64), scale_factor=2,
+                         mode="linear").dtype == np.float64
+
+
+def test_upsample_falsy_scale_factor_means_not_given_like_torch(torch):
+    ours, theirs = nn.Upsample(scale_factor=0), torch.nn.Upsample(scale_factor=0)
+    assert ours.scale_factor is None and theirs.scale_factor is None
+    assert repr(ours) == repr(theirs)
+    with pytest.raises(ValueError, match="interpolate: either size or scale_factor"):
+        ours(tc.ones(1, 1, 2))
+
+
 # ------------------------------------------------------------------ local response norm
 def test_local_response_norm_window_by_hand():
     # One nonzero channel: it enters the divisor of channels [c - (size-1)//2, c + size//2].
@@ -197,6 +373,59 @@ def _x(*shape, dtype=np.float32):
 
 
 ERRORS = [
+    (lambda: F.interpolate(_x(1, 2, 4), size=3, scale_factor=2), ValueError,
+     r"interpolate: only one of size or scale_factor should be defined"),
+    (lambda: F.interpolate(_x(1, 2, 4)), ValueError,
+     r"interpolate: either size or scale_factor should be defined"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=3, mode="cubic"), ValueError,
+     r"interpolate: unsupported mode 'cubic'; expected one of 'nearest', 'linear', 'bilinear', "
+     r"'trilinear', 'area'"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=3, align_corners=True), ValueError,
+     r"interpolate: align_corners option can only be set with the interpolating modes: linear "
+     r"\| bilinear \| trilinear \(got mode 'nearest'\)"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=3, mode="linear", align_corners=1), TypeError,
+     r"interpolate: align_corners must be a bool or None, got 1"),
+    (lambda: F.interpolate(_x(1, 2, 4, 4), size=3, mode="linear"), ValueError,
+     r"interpolate: got 4-D input \(1, 2, 4, 4\), but linear mode needs 3-D input"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=3, mode="bilinear"), ValueError,
+     r"interpolate: got 3-D input \(1, 2, 4\), but bilinear mode needs 4-D input"),
+    (lambda: F.interpolate(_x(2, 4), size=3), ValueError,
+     r"interpolate: expected 3-D, 4-D or 5-D input \(N, C, \*spatial\), got 2-D input of shape "
+     r"\(2, 4\)"),
+    (lambda: F.interpolate(_x(1, 2, 4, 4), size=(3, 3, 3)), ValueError,
+     r"interpolate: input and size must have the same number of spatial dimensions, but got "
+     r"input with spatial dimensions of \(4, 4\) and size \(3, 3, 3\)"),
+    (lambda: F.interpolate(_x(1, 2, 4, 4), scale_factor=(2,)), ValueError,
+     r"interpolate: input and scale_factor must have the same number of spatial dimensions"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=2.5), TypeError,
+     r"interpolate: size must be an int or a tuple of ints, got 2.5"),
+    (lambda: F.interpolate(_x(1, 2, 4), scale_factor="2"), TypeError,
+     r"interpolate: scale_factor must be a float or a tuple of floats, got '2'"),
+    (lambda: F.interpolate(_x(1, 2, 4), scale_factor=float("inf")), ValueError,
+     r"interpolate: scale_factor must be finite, got inf"),
+    (lambda: F.interpolate(_x(1, 2, 4), scale_factor=0.2), ValueError,
+     r"interpolate: input and output sizes should be greater than 0, but got input \(4,\) and "
+     r"output \(0,\) \(input \(1, 2, 4\)\)"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=0), ValueError,
+     r"interpolate: input and output sizes should be greater than 0"),
+    (lambda: F.interpolate(_x(1, 2, 4), size=3, recompute_scale_factor=True), ValueError,
+     r"interpolate: recompute_scale_factor is not meaningful with an explicit size"),
+    (lambda: F.interpolate(_x(1, 2, 4, 4), size=3, mode="bilinear", antialias=True), ValueError,
+     r"interpolate: antialias=True is not supported"),
+    (lambda: nn.Upsample(scale_factor=2, mode="bilinear")(_x(1, 2, 4)), ValueError,
+     r"interpolate: got 3-D input \(1, 2, 4\), but bilinear mode needs 4-D input"),
+    (lambda: nn.ZeroPad2d((1, 2)), TypeError,
+     r"ZeroPad2d: padding must be an int or a tuple of 4 ints, got \(1, 2\)"),
+    (lambda: nn.ReflectionPad1d(1.5), TypeError,
+     r"ReflectionPad1d: padding must be an int or a tuple of 2 ints, got 1.5"),
+    (lambda: nn.ReflectionPad2d(1)(_x(2, 2, 2, 3, 3)), ValueError,
+     r"ReflectionPad2d: expected 3D or 4D input \(got 5D input of shape \(2, 2, 2, 3, 3\)\)"),
+    (lambda: nn.CircularPad1d(1)(_x(4)), ValueError,
+     r"CircularPad1d: expected 2D or 3D input \(got 1D input of shape \(4,\)\)"),
+    (lambda: nn.ReflectionPad1d(3)(_x(1, 2, 3)), ValueError,
+     r"pad: reflect padding \(3, 3\) must be smaller than the size 3 of dimension 2"),
+    (lambda: nn.ReplicationPad1d(-1)(_x(1, 2, 3)), ValueError,
+     r"pad: negative padding \(-1, -1\) is only allowed with mode='constant'"),
     (lambda: nn.LayerNorm(0), ValueError,
      r"LayerNorm: normalized_shape must hold positive sizes, got \(0,\)"),
     (lambda: nn.LayerNorm(()), TypeError,

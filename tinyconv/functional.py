@@ -37,6 +37,7 @@ __all__ += [
 ]
 
 # Layer, group and local response normalisation, interpolation, more losses (layers slice).
+from .ops.interp import interpolate  # noqa: E402
 from .ops.norm import group_norm, layer_norm, local_response_norm  # noqa: E402
 
-__all__ += ["layer_norm", "group_norm", "local_response_norm"]
+__all__ += ["layer_norm", "group_norm", "local_response_norm", "interpolate"]
