@@ -23,6 +23,9 @@ from .tensor import (Tensor, arange, default_generator, float32, float64, from_n
                      zeros, zeros_like)
 from . import functional, nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
+from . import models  # noqa: E402,F401
+# tinyconv.summary is the function; the module's helpers: from tinyconv.summary import ...
+from .summary import num_parameters, same_padding, summary  # noqa: E402
 
 __version__ = "0.1.0"
 del _sys
