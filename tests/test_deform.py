@@ -201,6 +201,8 @@ REF = [
     dict(N=1, C=3, H=6, W=4, O=2, k=(2, 3), stride=(2, 1), padding=(2, 1), dilation=(2, 1),
          scale=3.0, use_mask=True),
     dict(N=2, C=2, H=3, W=3, O=2, k=(3, 3), padding=(2, 2), scale=4.0, offset_groups=2),
+    # more output positions than one table block of the kernels (256)
+    dict(N=1, C=2, H=19, W=17, O=2, k=(3, 3), padding=(1, 1), scale=2.0, use_mask=True),
 ]
 
 
@@ -269,6 +271,21 @@ def test_non_finite_and_far_offsets_sample_zero():
     assert np.all(goff[0, :, 2, 2] == 0) and np.all(gm[0, :, 2, 2] == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_is_the_adjoint_of_im2col(dtype):
+    # <im2col(x), c> == <x, col2im(c)> for any x and c: col2im is im2col's transpose in x
+    # (12 channels span two channel blocks of col2im's work units, 340 positions two tables)
+    rng = np.random.default_rng(9)
+    x, off, _, _, m = make_case(rng, 2, 12, 17, 20, 1, (3, 3), padding=(1, 2), dilation=(1, 2),
+                                offset_groups=3, use_mask=True, scale=3.0, dtype=dtype)
+    prm = ((3, 3), (1, 1), (1, 2), (1, 2))
+    col = K.deform_im2col(x, off, m, *prm)
+    c = rng.standard_normal(col.shape).astype(dtype)
+    back = K.deform_col2im(c, off, m, x.shape, *prm)
+    lhs, rhs = np.vdot(col.astype(np.float64), c), np.vdot(x.astype(np.float64), back)
+    assert abs(lhs - rhs) <= (1e-4 if dtype == np.float32 else 1e-10) * abs(lhs)
+
+
 # ----------------------------------------------------------------------------- gradcheck
 
 GRAD = [
@@ -316,10 +333,10 @@ def all_threads(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_thread_equals_two(all_threads, dtype):
     rng = np.random.default_rng(7)
-    x, off, w, b, m = make_case(rng, 3, 4, 7, 6, 4, (3, 3), padding=(1, 1), offset_groups=2,
+    x, off, w, b, m = make_case(rng, 3, 20, 7, 6, 4, (3, 3), padding=(1, 1), offset_groups=2,
                                 use_mask=True, scale=2.0, dtype=dtype)
     prm = ((3, 3), (1, 1), (1, 1), (1, 1))
-    gcol = rng.standard_normal((36, 3 * 42)).astype(dtype)
+    gcol = rng.standard_normal((180, 3 * 42)).astype(dtype)
 
     def run():
         col = K.deform_im2col(x, off, m, *prm)
