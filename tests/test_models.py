@@ -291,8 +291,9 @@ def torch_unet(torch, num_classes, in_channels, width, depth):
             super().__init__()
             self.inc = double(in_channels, width)
             self.downs = tnn.ModuleList(
-                tnn.Sequential(OrderedDict([("pool", tnn.MaxPool2d(2)),
-                                            ("conv", double(width * 2 ** i, width * 2 ** (i + 1)))]))
+                tnn.Sequential(OrderedDict([
+                    ("pool", tnn.MaxPool2d(2)),
+                    ("conv", double(width * 2 ** i, width * 2 ** (i + 1)))]))
                 for i in range(depth))
             self.ups = tnn.ModuleList(Up(width * 2 ** (i + 1), width * 2 ** i)
                                       for i in reversed(range(depth)))

@@ -201,9 +201,9 @@ def test_counts_frozen_shared_and_batched():
     assert s.input_shape == (3, 2, 5, 5)
 
 
-def test_mult_adds_of_grouped_transposed_and_linear_layers():
-    model = nn.Sequential(nn.Conv2d(4, 6, 3, groups=2), nn.ConvTranspose2d(6, 4, 2, stride=2,
-                                                                          groups=2))
+def test_mult_adds_of_grouped_and_transposed_convolutions():
+    model = nn.Sequential(nn.Conv2d(4, 6, 3, groups=2),
+                          nn.ConvTranspose2d(6, 4, 2, stride=2, groups=2))
     s = summary(model, (4, 7, 7), verbose=False)
     assert s.layers[0].mult_adds == 6 * 5 * 5 * (2 * 9)     # out elements x (C_in/groups x k)
     assert s.layers[1].mult_adds == 6 * 5 * 5 * (2 * 4)     # in elements x (C_out/groups x k)
@@ -258,6 +258,22 @@ def test_padding_layers_shift_the_start():
     model = nn.Sequential(nn.ZeroPad2d((1, 2, 3, 0)), nn.Conv2d(1, 1, 3))
     row = summary(model, (1, 8, 8), verbose=False).layers[-1]
     assert row.receptive_field == (3, 3) and row.start == (-2, 0)
+
+
+@pytest.mark.skipif(not hasattr(nn, "Upsample"), reason="nn.Upsample is not in this build")
+@pytest.mark.parametrize("mode, extra", [("nearest", 0), ("bilinear", 1)])
+def test_upsampling_divides_the_jump(mode, extra):
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Upsample(scale_factor=2, mode=mode),
+                          nn.Conv2d(1, 1, 3, padding=1)).double()
+    for p in model.parameters():
+        p.data[...] = 1.0
+    up, last = summary(model, (1, 12, 12), verbose=False).layers[1:]
+    assert up.jump == (0.5, 0.5) and up.receptive_field == (3 + extra,) * 2
+    assert up.start == (-0.25, -0.25)  # output pixel 0 sits at input position -0.25
+    assert last.receptive_field == (4 + extra,) * 2  # 3 + (3 - 1) * 0.5
+    for o in (11, 12):
+        (lo, hi), _ = _support(model, (1, 1, 12, 12), (o, o))
+        assert hi - lo + 1 == last.receptive_field[0]
 
 
 def test_same_padding_and_size_formulas():

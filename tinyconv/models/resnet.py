@@ -144,8 +144,8 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) \
             if layout == "imagenet" else nn.Identity()
         for i, n in enumerate(layers):
-            setattr(self, f"layer{i + 1}", self._make_layer(block, width * 2 ** i, n,
-                                                             stride=1 if i == 0 else 2))
+            stage = self._make_layer(block, width * 2 ** i, n, stride=1 if i == 0 else 2)
+            setattr(self, f"layer{i + 1}", stage)
         self.num_stages = len(layers)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(self.inplanes, num_classes)
