@@ -22,6 +22,7 @@ from .tensor import (Tensor, arange, default_generator, float32, float64, from_n
                      full, int64, manual_seed, ones, ones_like, rand, randint, randn, tensor,
                      zeros, zeros_like)
 from . import functional, nn  # noqa: E402,F401
+from . import signal  # noqa: E402,F401  (convolve/correlate, numpy's and scipy's modes)
 from . import optim  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 # tinyconv.summary is the function; the module's helpers: from tinyconv.summary import ...
