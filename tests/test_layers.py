@@ -6,6 +6,8 @@ and every parameter gradient, with a random upstream gradient, in float32 and fl
 are also checked by finite differences in float64, and every error message has a test.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -340,6 +342,237 @@ def test_upsample_falsy_scale_factor_means_not_given_like_torch(torch):
         ours(tc.ones(1, 1, 2))
 
 
+# ---------------------------------------------------------------------------- losses
+def _probs(shape, dtype, seed):
+    return np.random.default_rng(seed).uniform(0.02, 0.98, shape).astype(dtype)
+
+
+def _targets01(shape, dtype, seed):
+    t = np.random.default_rng(seed).uniform(0, 1, shape)
+    t.reshape(-1)[::3] = 1.0  # hard labels mixed with soft ones
+    t.reshape(-1)[1::4] = 0.0
+    return t.astype(dtype)
+
+
+def _log_probs(shape, dtype, seed):
+    x = rand(shape, np.float64, seed)
+    return (x - np.log(np.exp(x).sum(axis=-1, keepdims=True))).astype(dtype)
+
+
+# (id, (our fn, torch fn) builder from a namespace, input maker, target maker, kwargs maker)
+LOSSES = [
+    ("smooth_l1", "smooth_l1_loss", lambda d: rand((4, 5), d, 1, 2), lambda d: rand((4, 5), d, 2),
+     lambda lib, d: {}),
+    ("smooth_l1-beta", "smooth_l1_loss", lambda d: rand((3, 2, 4), d, 1, 2),
+     lambda d: rand((3, 2, 4), d, 2), lambda lib, d: {"beta": 0.4}),
+    ("smooth_l1-beta0", "smooth_l1_loss", lambda d: rand((4, 5), d, 1, 2),
+     lambda d: rand((4, 5), d, 2), lambda lib, d: {"beta": 0.0}),
+    ("huber", "huber_loss", lambda d: rand((4, 5), d, 1, 2), lambda d: rand((4, 5), d, 2),
+     lambda lib, d: {}),
+    ("huber-delta", "huber_loss", lambda d: rand((3, 2, 4), d, 1, 2),
+     lambda d: rand((3, 2, 4), d, 2), lambda lib, d: {"delta": 0.3}),
+    ("huber-weight", "huber_loss", lambda d: rand((4, 5), d, 1, 2), lambda d: rand((4, 5), d, 2),
+     lambda lib, d: {"delta": 1.5, "weight": lib.tensor(np.abs(rand((4, 5), d, 9)))}),
+    ("bce", "binary_cross_entropy", lambda d: _probs((4, 5), d, 1),
+     lambda d: _targets01((4, 5), d, 2), lambda lib, d: {}),
+    ("bce-weight", "binary_cross_entropy", lambda d: _probs((4, 3, 2), d, 1),
+     lambda d: _targets01((4, 3, 2), d, 2),
+     lambda lib, d: {"weight": lib.tensor(np.abs(rand((3, 1), d, 9)))}),
+    ("bce-logits", "binary_cross_entropy_with_logits", lambda d: rand((4, 5), d, 1, 3),
+     lambda d: _targets01((4, 5), d, 2), lambda lib, d: {}),
+    ("bce-logits-weights", "binary_cross_entropy_with_logits", lambda d: rand((4, 3), d, 1, 3),
+     lambda d: _targets01((4, 3), d, 2),
+     lambda lib, d: {"weight": lib.tensor(np.abs(rand((4, 1), d, 9))),
+                     "pos_weight": lib.tensor(np.array([0.5, 2.0, 3.0], d))}),
+    ("bce-logits-pos-weight-4d", "binary_cross_entropy_with_logits",
+     lambda d: rand((2, 3, 2, 4), d, 1, 3), lambda d: _targets01((2, 3, 2, 4), d, 2),
+     lambda lib, d: {"pos_weight": lib.tensor(np.array([0.5, 2.0, 3.0, 1.0], d))}),
+    ("kl_div", "kl_div", lambda d: _log_probs((4, 5), d, 1), lambda d: _probs((4, 5), d, 2),
+     lambda lib, d: {}),
+    ("kl_div-log-target", "kl_div", lambda d: _log_probs((3, 2, 5), d, 1),
+     lambda d: _log_probs((3, 2, 5), d, 2), lambda lib, d: {"log_target": True}),
+]
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+LOSS_CASES = [(spec, red) for spec in LOSSES
+              for red in REDUCTIONS + (["batchmean"] if spec[1] == "kl_div" else [])]
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("spec,reduction", LOSS_CASES,
+                         ids=[f"{s[0]}-{r}" for s, r in LOSS_CASES])
+def test_loss_matches_torch(spec, reduction, dtype, torch):
+    _, name, make_x, make_t, make_kw = spec
+    x, t = make_x(dtype), make_t(dtype)
+    xt, tt = tc.tensor(x, requires_grad=True), tc.tensor(t, requires_grad=True)
+    xth, tth = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
+    y = getattr(F, name)(xt, tt, reduction=reduction, **make_kw(tc, dtype))
+    yth = getattr(torch.nn.functional, name)(xth, tth, reduction=reduction,
+                                             **make_kw(torch, dtype))
+    assert y.dtype == dtype and y.shape == tuple(yth.shape)
+    np.testing.assert_allclose(y.numpy(), yth.detach().numpy(), **tol(dtype))
+    g = rand(y.shape, dtype, seed=5)
+    y.backward(g)
+    yth.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), **tol(dtype),
+                               err_msg="input gradient")
+    np.testing.assert_allclose(tt.grad.numpy(), tth.grad.numpy(), **tol(dtype),
+                               err_msg="target gradient")
+
+
+LOSS_MODULES = [
+    ("SmoothL1Loss", {"beta": 0.5}, "smooth_l1"),
+    ("SmoothL1Loss", {"reduction": "sum"}, "smooth_l1"),
+    ("HuberLoss", {"delta": 0.7, "reduction": "none"}, "huber"),
+    ("BCELoss", {"weight": np.array([0.5, 1.0, 2.0, 1.5, 0.1])}, "bce"),
+    ("BCEWithLogitsLoss", {"pos_weight": np.array([0.5, 2.0, 3.0])}, "bce-logits-weights"),
+    ("BCEWithLogitsLoss", {"weight": np.array([1.0, 2.0, 3.0]),
+                           "pos_weight": np.array([0.5, 2.0, 3.0]), "reduction": "sum"},
+     "bce-logits-weights"),
+    ("KLDivLoss", {"reduction": "batchmean"}, "kl_div"),
+    ("KLDivLoss", {"reduction": "sum", "log_target": True}, "kl_div-log-target"),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cls,kw,data", LOSS_MODULES,
+                         ids=[f"{c}-{'-'.join(k)}" for c, k, _ in LOSS_MODULES])
+def test_loss_module_matches_torch(cls, kw, data, dtype, torch):
+    _, _, make_x, make_t, _ = next(s for s in LOSSES if s[0] == data)
+    ours = getattr(nn, cls)(**{k: tc.tensor(v.astype(dtype)) if isinstance(v, np.ndarray) else v
+                               for k, v in kw.items()})
+    theirs = getattr(torch.nn, cls)(**{k: torch.tensor(v.astype(dtype))
+                                       if isinstance(v, np.ndarray) else v
+                                       for k, v in kw.items()})
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    x, t = make_x(dtype), make_t(dtype)
+    xt, xth = tc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, yth = ours(xt, tc.tensor(t)), theirs(xth, torch.tensor(t))
+    np.testing.assert_allclose(y.numpy(), yth.detach().numpy(), **tol(dtype))
+    g = rand(y.shape, dtype, seed=5)
+    y.backward(g)
+    yth.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), **tol(dtype))
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=[s[0] for s in LOSSES])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_gradcheck_losses(spec, reduction):
+    _, name, make_x, make_t, make_kw = spec
+    x, t = make_x(np.float64), make_t(np.float64)
+    if name in ("smooth_l1_loss", "huber_loss"):
+        x[np.abs(np.abs(x - t) - 0.5) < 1e-3] += 0.01  # keep away from the kinks
+    kw = make_kw(tc, np.float64)
+    fn = getattr(F, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kl_div's 'mean' warning
+        assert tc.gradcheck(lambda x, t: fn(x, t, reduction=reduction, **kw), [_t(x), _t(t)])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_bce_with_logits_is_exact_for_huge_logits(dtype, torch):
+    x = np.array([1e4, -1e4, 1e4, -1e4, 0.0, 30.0, -30.0], dtype)
+    t = np.array([1.0, 0.0, 0.0, 1.0, 0.5, 0.0, 1.0], dtype)
+    pw = np.full(7, 2.0, dtype)
+    cases = (({}, {}), ({"pos_weight": tc.tensor(pw)}, {"pos_weight": torch.tensor(pw)}))
+    for kw, kwt in cases:
+        xt = tc.tensor(x, requires_grad=True)
+        y = F.binary_cross_entropy_with_logits(xt, tc.tensor(t), reduction="none", **kw)
+        y.sum().backward()
+        xth = torch.tensor(x, requires_grad=True)
+        yth = torch.nn.functional.binary_cross_entropy_with_logits(
+            xth, torch.tensor(t), reduction="none", **kwt)
+        yth.sum().backward()
+        assert np.isfinite(y.numpy()).all() and np.isfinite(xt.grad.numpy()).all()
+        np.testing.assert_allclose(y.numpy(), yth.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), rtol=1e-6, atol=1e-30)
+    # The confident right answers cost nothing; the confident wrong ones cost |logit|.
+    assert y.numpy()[0] == 0 and y.numpy()[1] == 0 and y.numpy()[2] == 1e4
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_bce_clamps_log_at_minus_100_like_torch(dtype, torch):
+    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 0.5], dtype)
+    t = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.3], dtype)
+    xt = tc.tensor(x, requires_grad=True)
+    y = F.binary_cross_entropy(xt, tc.tensor(t), reduction="none")
+    y.sum().backward()
+    xth = torch.tensor(x, requires_grad=True)
+    yth = torch.nn.functional.binary_cross_entropy(xth, torch.tensor(t), reduction="none")
+    yth.sum().backward()
+    assert y.numpy()[0] == 100 and y.numpy()[1] == 100 and y.numpy()[2] == 0
+    np.testing.assert_allclose(y.numpy(), yth.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), rtol=1e-6)
+    assert np.isfinite(xt.grad.numpy()).all()
+
+
+def test_kl_div_zero_target_and_mean_warning(torch):
+    x = _log_probs((2, 4), np.float64, 1)
+    t = np.array([[0.0, 0.5, 0.5, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    for red in ("sum", "batchmean", "none"):
+        y = F.kl_div(tc.tensor(x), tc.tensor(t), reduction=red).numpy()
+        yth = torch.nn.functional.kl_div(torch.tensor(x), torch.tensor(t), reduction=red)
+        np.testing.assert_allclose(y, yth.numpy(), rtol=1e-12)
+    with pytest.warns(UserWarning, match="reduction: 'mean' divides the total loss"):
+        F.kl_div(tc.tensor(x), tc.tensor(t))
+    assert np.isclose(F.kl_div(tc.tensor(x), tc.tensor(t), reduction="batchmean").item(),
+                      np.sum(np.where(t > 0, t * (np.log(np.where(t > 0, t, 1)) - x), 0)) / 2)
+
+
+def test_smooth_l1_and_huber_broadcast_warns_like_torch(torch):
+    a, b = rand((3, 4)), rand((4,), seed=1)
+    for name in ("smooth_l1_loss", "huber_loss"):
+        with pytest.warns(UserWarning, match="Using a target size"):
+            y = getattr(F, name)(tc.tensor(a), tc.tensor(b))
+        with pytest.warns(UserWarning):
+            yth = getattr(torch.nn.functional, name)(torch.tensor(a), torch.tensor(b))
+        np.testing.assert_allclose(y.numpy(), yth.numpy(), rtol=1e-12)
+
+
+def test_huber_is_delta_times_smooth_l1():
+    a, b = _t(rand((5, 3), scale=2)), _t(rand((5, 3), seed=1))
+    h = F.huber_loss(a, b, delta=0.6, reduction="none").numpy()
+    s = F.smooth_l1_loss(a, b, beta=0.6, reduction="none").numpy()
+    np.testing.assert_allclose(h, 0.6 * s, rtol=1e-12)
+
+
+def test_one_hot_matches_torch(torch):
+    t = np.array([[0, 3], [2, 1], [3, 3]], np.int64)
+    for nc in (-1, 4, 6):
+        ours = F.one_hot(tc.tensor(t), nc)
+        theirs = torch.nn.functional.one_hot(torch.tensor(t), nc)
+        assert ours.dtype == np.int64 and not ours.requires_grad
+        assert np.array_equal(ours.numpy(), theirs.numpy())
+    assert F.one_hot(tc.tensor(np.array(2)), 3).numpy().tolist() == [0, 0, 1]
+    assert F.one_hot(tc.tensor(np.zeros(0, np.int64)), 3).shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_cross_entropy_huge_logits_with_weight_ignore_and_smoothing(dtype, torch):
+    x = np.array([[1e4, 0, -1e4], [-1e4, 1e4, 1e4 - 1], [0, 0, 0], [5e3, -5e3, 0]], dtype)
+    t = np.array([1, 2, -100, 0])
+    w = np.array([0.5, 2.0, 1.5], dtype)
+    p = np.array([[0.2, 0.8, 0], [0, 0.5, 0.5], [1, 0, 0], [0.1, 0.1, 0.8]], dtype)
+    t2 = np.array([1, 2, 2, 0])
+    for target, kw in ((t, {"ignore_index": -100}), (t2, {"ignore_index": 2}), (p, {})):
+        for ls in (0.0, 0.2):
+            xt = tc.tensor(x, requires_grad=True)
+            y = F.cross_entropy(xt, tc.tensor(target), weight=tc.tensor(w), label_smoothing=ls,
+                                **kw)
+            y.backward()
+            xth = torch.tensor(x, requires_grad=True)
+            yth = torch.nn.functional.cross_entropy(xth, torch.tensor(target),
+                                                    weight=torch.tensor(w), label_smoothing=ls,
+                                                    **kw)
+            yth.backward()
+            assert np.isfinite(y.item()) and np.isfinite(xt.grad.numpy()).all()
+            np.testing.assert_allclose(y.numpy(), yth.detach().numpy(), rtol=1e-5)
+            np.testing.assert_allclose(xt.grad.numpy(), xth.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
 # ------------------------------------------------------------------ local response norm
 def test_local_response_norm_window_by_hand():
     # One nonzero channel: it enters the divisor of channels [c - (size-1)//2, c + size//2].
@@ -373,6 +606,64 @@ def _x(*shape, dtype=np.float32):
 
 
 ERRORS = [
+    (lambda: F.smooth_l1_loss(_x(2, 3), _x(2, 3), beta=-1.0), ValueError,
+     r"smooth_l1_loss: beta must be non-negative, got -1.0"),
+    (lambda: nn.SmoothL1Loss(beta="a"), TypeError, r"SmoothL1Loss: beta must be a float, got 'a'"),
+    (lambda: F.huber_loss(_x(2, 3), _x(2, 3), delta=0.0), ValueError,
+     r"huber_loss: delta must be positive, got 0.0"),
+    (lambda: nn.HuberLoss(delta=-2), ValueError, r"HuberLoss: delta must be positive, got -2"),
+    (lambda: nn.HuberLoss(reduction="avg"), ValueError,
+     r"HuberLoss: reduction must be 'mean', 'sum' or 'none', got 'avg'"),
+    (lambda: F.huber_loss(_x(2, 3), _x(2, 3), weight=tc.ones(3)), ValueError,
+     r"huber_loss: weight must have the input's shape \(2, 3\), got \(3,\)"),
+    (lambda: F.smooth_l1_loss(_x(2, 3), _x(2, 4)), ValueError,
+     r"smooth_l1_loss: input \(2, 3\) and target \(2, 4\) cannot be broadcast together"),
+    (lambda: F.binary_cross_entropy(tc.tensor([0.5, 1.5]), tc.tensor([0.0, 1.0])), ValueError,
+     r"binary_cross_entropy: all elements of input should be between 0 and 1, got 1.5 "
+     r"\(input \(2,\)\)"),
+    (lambda: F.binary_cross_entropy(tc.tensor([0.5, np.nan]), tc.tensor([0.0, 1.0])),
+     ValueError, r"binary_cross_entropy: all elements of input should be between 0 and 1, got "
+     r"nan"),
+    (lambda: F.binary_cross_entropy(tc.tensor([[0.5], [0.2]]), tc.tensor([0.0, 1.0])),
+     ValueError, r"binary_cross_entropy: target size \(2,\) must be the same as input size "
+     r"\(2, 1\)"),
+    (lambda: F.binary_cross_entropy(tc.tensor([0.5, 0.2]), tc.tensor([0, 1])), TypeError,
+     r"binary_cross_entropy: target must be float32 or float64, got int64"),
+    (lambda: F.binary_cross_entropy(tc.tensor([0.5, 0.2]), tc.tensor([0.0, 1.0]),
+                                    weight=tc.ones(3)), ValueError,
+     r"binary_cross_entropy: weight \(3,\) cannot be broadcast to the input's shape \(2,\)"),
+    (lambda: F.binary_cross_entropy_with_logits(_x(2, 3), _x(3, 2)), ValueError,
+     r"binary_cross_entropy_with_logits: target size \(3, 2\) must be the same as input size "
+     r"\(2, 3\)"),
+    (lambda: F.binary_cross_entropy_with_logits(_x(2, 3), _x(2, 3), pos_weight=tc.ones(2)),
+     ValueError, r"binary_cross_entropy_with_logits: pos_weight \(2,\) cannot be broadcast to "
+     r"the input's shape \(2, 3\)"),
+    (lambda: F.binary_cross_entropy_with_logits(_x(2, 3), _x(2, 3),
+                                                pos_weight=tc.ones(3, dtype=tc.float64)),
+     TypeError, r"binary_cross_entropy_with_logits: input is float32 but pos_weight is float64"),
+    (lambda: nn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0]), TypeError,
+     r"BCEWithLogitsLoss: pos_weight must be a Tensor, got list"),
+    (lambda: nn.BCELoss(reduction="batchmean"), ValueError,
+     r"BCELoss: reduction must be 'mean', 'sum' or 'none', got 'batchmean'"),
+    (lambda: nn.KLDivLoss(reduction="avg"), ValueError,
+     r"KLDivLoss: reduction must be 'mean', 'batchmean', 'sum' or 'none', got 'avg'"),
+    (lambda: F.kl_div(_x(2, 3), _x(2, 3), reduction="max"), ValueError,
+     r"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got 'max'"),
+    (lambda: F.kl_div(_x(2, 3), _x(2, 4), reduction="sum"), ValueError,
+     r"kl_div: input \(2, 3\) and target \(2, 4\) cannot be broadcast together"),
+    (lambda: F.kl_div(_x(2, 3), tc.ones(2, 3, dtype=tc.float64), reduction="sum"), TypeError,
+     r"kl_div: input is float32 but target is float64"),
+    (lambda: F.one_hot(tc.tensor([1.0, 2.0])), TypeError,
+     r"one_hot: one_hot is only applicable to index tensors of type int64, got float32"),
+    (lambda: F.one_hot(tc.tensor([1, -1])), ValueError,
+     r"one_hot: class values must be non-negative, got -1"),
+    (lambda: F.one_hot(tc.tensor([1, 3]), 3), ValueError,
+     r"one_hot: class values must be smaller than num_classes=3, got 3"),
+    (lambda: F.one_hot(tc.tensor(np.zeros(0, np.int64))), ValueError,
+     r"one_hot: can not infer the total number of classes from an empty tensor \(0,\)"),
+    (lambda: F.one_hot(tc.tensor([1]), -2), ValueError,
+     r"one_hot: num_classes must be -1 or non-negative, got -2"),
+    (lambda: F.one_hot([1, 2]), TypeError, r"one_hot: tensor must be a Tensor, got list"),
     (lambda: F.interpolate(_x(1, 2, 4), size=3, scale_factor=2), ValueError,
      r"interpolate: only one of size or scale_factor should be defined"),
     (lambda: F.interpolate(_x(1, 2, 4)), ValueError,

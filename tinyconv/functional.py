@@ -38,6 +38,10 @@ __all__ += [
 
 # Layer, group and local response normalisation, interpolation, more losses (layers slice).
 from .ops.interp import interpolate  # noqa: E402
+from .ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: E402
+                       huber_loss, kl_div, one_hot, smooth_l1_loss)
 from .ops.norm import group_norm, layer_norm, local_response_norm  # noqa: E402
 
-__all__ += ["layer_norm", "group_norm", "local_response_norm", "interpolate"]
+__all__ += ["layer_norm", "group_norm", "local_response_norm", "interpolate", "smooth_l1_loss",
+            "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+            "one_hot"]

@@ -1,4 +1,5 @@
-"""Loss functions: cross_entropy (fused log-softmax + NLL), nll_loss, mse_loss, l1_loss.
+"""Loss functions: cross_entropy (fused log-softmax + NLL), nll_loss, the element-wise losses
+(mse, l1, smooth_l1, huber, binary_cross_entropy[_with_logits], kl_div) and one_hot.
 
 Definitions (PyTorch's), for input ``x`` of shape (N, C, *d) or (C,), class dimension 1, and
 ``w`` the class weights (all ones when ``weight`` is None):
@@ -16,6 +17,18 @@ probability target ``t`` (same shape as ``x``), ``t' = (1 - eps) * t + eps / C``
 
 ``logp = log_softmax(x, 1)`` is computed as ``x - max - log(sum(exp(x - max)))``, so logits of
 any finite size (1e4 and beyond) give finite losses and gradients.
+
+Element-wise losses of ``d = x - t`` (``'mean'`` divides by the number of elements)::
+
+    smooth_l1:  0.5 * d^2 / beta if |d| < beta else |d| - 0.5 * beta     (l1 when beta == 0)
+    huber:      0.5 * d^2 if |d| < delta else delta * (|d| - 0.5 * delta)
+    binary_cross_entropy:  -w * (t * max(log x, -100) + (1 - t) * max(log(1 - x), -100))
+    binary_cross_entropy_with_logits:  w * ((1 - t) * x + (1 + (p - 1) * t) * softplus(-x))
+    kl_div:     t * (log t - x)   (0 where t == 0);   exp(t) * (t - x) with log_target
+
+with ``p`` the pos_weight and ``softplus(z) = log(1 + exp(z))`` evaluated without overflow, so
+logits of +-1e4 give exact losses and gradients. Class and element weights are constants: no
+gradient flows into them.
 """
 
 import warnings
@@ -28,7 +41,8 @@ from ._util import check_float
 from .activation import log_softmax_array
 from .basic import _unbroadcast
 
-__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss"]
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "one_hot"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -166,25 +180,161 @@ class NLLLoss(Function):
 
 
 class PointwiseLoss(Function):
-    """mse (``(x - t)^2``) and l1 (``|x - t|``) with broadcasting between input and target."""
+    """mse, l1, smooth_l1 (``param`` = beta) and huber (``param`` = delta) of ``d = x - t``, with
+    broadcasting between input and target and an optional constant element weight."""
 
     @staticmethod
-    def forward(ctx, x, target, kind, reduction):
+    def forward(ctx, x, target, kind, reduction, param, weight):
         d = x - target
-        loss = d * d if kind == "mse" else np.abs(d)
-        ctx.save_for_backward(d)
-        ctx.kind, ctx.reduction = kind, reduction
+        if kind == "mse":
+            loss = d * d
+        elif kind == "l1":
+            loss = np.abs(d)
+        else:
+            ad = np.abs(d)
+            small = ad < param
+            if kind == "smooth_l1":
+                loss = np.where(small, (0.5 / param) * d * d, ad - 0.5 * param)
+            else:
+                loss = np.where(small, 0.5 * d * d, param * (ad - 0.5 * param))
+            loss = loss.astype(x.dtype, copy=False)
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(d, weight)
+        ctx.kind, ctx.reduction, ctx.param = kind, reduction, param
         ctx.shapes = (x.shape, target.shape)
         return _reduce(loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        (d,) = ctx.saved_tensors
+        d, weight = ctx.saved_tensors
         s = _upstream(g, ctx.reduction, d.shape, d.size)
-        grad = s * (2 * d if ctx.kind == "mse" else np.sign(d))
+        kind, p = ctx.kind, ctx.param
+        if kind == "mse":
+            dl = 2 * d
+        elif kind == "l1":
+            dl = np.sign(d)
+        elif kind == "smooth_l1":
+            dl = np.clip(d / p, -1, 1)
+        else:
+            dl = np.clip(d, -p, p)
+        grad = s * dl if weight is None else s * dl * weight
         grad = grad.astype(d.dtype, copy=False)
         gx = _unbroadcast(grad, ctx.shapes[0]) if ctx.needs_input_grad[0] else None
         gt = _unbroadcast(-grad, ctx.shapes[1]) if ctx.needs_input_grad[1] else None
+        return gx, gt, None, None, None, None
+
+
+class BinaryCrossEntropy(Function):
+    """Probabilities ``x`` in [0, 1]; differentiable in the target too."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, reduction):
+        with np.errstate(divide="ignore"):
+            logx = np.maximum(np.log(x), -100)
+            log1mx = np.maximum(np.log1p(-x), -100)
+        loss = (t - 1) * log1mx - t * logx
+        if weight is not None:
+            loss *= weight
+        ctx.save_for_backward(x, t, weight, logx, log1mx)
+        ctx.reduction = reduction
+        return _reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t, weight, logx, log1mx = ctx.saved_tensors
+        s = _upstream(g, ctx.reduction, x.shape, x.size)
+        if weight is not None:
+            s = s * weight
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            # PyTorch's clamp keeps the gradient finite at x = 0 and x = 1.
+            gx = (s * (x - t) / np.maximum((1 - x) * x, x.dtype.type(1e-12))).astype(x.dtype)
+        if ctx.needs_input_grad[1]:
+            gt = (s * (log1mx - logx)).astype(x.dtype, copy=False)
+        return gx, gt, None, None
+
+
+def _softplus(z):
+    """log(1 + exp(z)) without overflow."""
+    return np.logaddexp(0, z).astype(z.dtype, copy=False)
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Fused sigmoid + binary cross entropy, stable for logits of any size."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, pos_weight, reduction):
+        sp = _softplus(-x)  # -log(sigmoid(x))
+        lw = 1 + (pos_weight - 1) * t if pos_weight is not None else None
+        loss = (1 - t) * x + (lw * sp if lw is not None else sp)
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(x, t, weight, pos_weight, sp)
+        ctx.reduction, ctx.shape = reduction, np.broadcast_shapes(x.shape, loss.shape)
+        return _reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t, weight, pw, sp = ctx.saved_tensors
+        s = _upstream(g, ctx.reduction, ctx.shape, int(np.prod(ctx.shape)))
+        if weight is not None:
+            s = s * weight
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            sig = np.exp(-sp)  # sigmoid(x) = exp(-softplus(-x)), no overflow
+            if pw is None:
+                gx = s * (sig - t)
+            else:
+                gx = s * ((1 + (pw - 1) * t) * sig - pw * t)
+            gx = _unbroadcast(gx.astype(x.dtype, copy=False), x.shape)
+        if ctx.needs_input_grad[1]:
+            gt = s * (-x + (pw - 1) * sp if pw is not None else -x)
+            gt = _unbroadcast(gt.astype(x.dtype, copy=False), t.shape)
+        return gx, gt, None, None, None
+
+
+class KLDiv(Function):
+    """Pointwise KL divergence ``t * (log t - x)`` (or ``exp(t) * (t - x)`` with log_target)."""
+
+    @staticmethod
+    def forward(ctx, x, t, reduction, log_target):
+        if log_target:
+            et = np.exp(t)
+            loss = et * (t - x)
+        else:
+            et = None
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # xlogy(t, t): 0 where t == 0, nan where t < 0, as in PyTorch.
+                tlogt = np.where(t == 0, 0, t * np.log(np.where(t == 0, 1, t)))
+            loss = tlogt - t * x
+        loss = loss.astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, t, et)
+        ctx.reduction, ctx.log_target, ctx.loss_shape = reduction, log_target, loss.shape
+        if reduction == "batchmean":
+            denom = x.shape[0] if x.ndim else 1
+            return _reduce(loss, "mean", denom)
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t, et = ctx.saved_tensors
+        shape = ctx.loss_shape
+        if ctx.reduction == "batchmean":
+            s = _upstream(g, "mean", shape, x.shape[0] if x.ndim else 1)
+        else:
+            s = _upstream(g, ctx.reduction, shape, int(np.prod(shape)))
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = -s * (et if et is not None else t)
+            gx = _unbroadcast(np.broadcast_to(gx, shape).astype(x.dtype), x.shape)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if et is not None:
+                    gt = s * et * (t - x + 1)
+                else:
+                    gt = s * (np.log(t) + 1 - x)
+            gt = _unbroadcast(np.broadcast_to(gt, shape).astype(x.dtype), t.shape)
         return gx, gt, None, None
 
 
@@ -303,7 +453,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return out.squeeze(0) if reduction == "none" and not batched else out
 
 
-def _pointwise(op, kind, input, target, reduction, size_average, reduce):
+def _pointwise(op, kind, input, target, reduction, size_average, reduce, param=None,
+               weight=None):
     reduction = _reduction(op, reduction, size_average, reduce)
     check_float(input, "input", op)
     target = _as_tensor(target, "target", op)
@@ -319,7 +470,19 @@ def _pointwise(op, kind, input, target, reduction, size_average, reduce):
         warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
                       f"size ({input.shape}). This will likely lead to incorrect results due to "
                       f"broadcasting. Please ensure they have the same size.", stacklevel=3)
-    return PointwiseLoss.apply(input, target, kind, reduction)
+    if param == 0.0 and kind == "smooth_l1":
+        kind = "l1"  # PyTorch's rule: beta == 0 is exactly l1_loss
+    w = None
+    if weight is not None:
+        weight = _as_tensor(weight, "weight", op)
+        check_float(weight, "weight", op)
+        if weight.shape != input.shape:
+            raise ValueError(f"{op}: weight must have the input's shape {input.shape}, got "
+                             f"{weight.shape}")
+        if weight.dtype != input.dtype:
+            raise TypeError(f"{op}: input is {input.dtype} but weight is {weight.dtype}")
+        w = weight.data
+    return PointwiseLoss.apply(input, target, kind, reduction, param, w)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -330,3 +493,164 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean absolute error ``|input - target|``; the gradient at 0 is 0 (sign)."""
     return _pointwise("l1_loss", "l1", input, target, reduction, size_average, reduce)
+
+
+def _nonnegative_param(op, name, value, strict=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a float, got {value!r}")
+    if value < 0 or (strict and value == 0):
+        what = "positive" if strict else "non-negative"
+        raise ValueError(f"{op}: {name} must be {what}, got {value}")
+    return float(value)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """Smooth L1 loss: ``0.5 * d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta``.
+
+    ``d = input - target`` (broadcast, with PyTorch's warning when the shapes differ); ``beta``
+    >= 0, and ``beta == 0`` is :func:`l1_loss`. The gradient is ``clip(d / beta, -1, 1)``.
+    """
+    beta = _nonnegative_param("smooth_l1_loss", "beta", beta)
+    return _pointwise("smooth_l1_loss", "smooth_l1", input, target, reduction, size_average,
+                      reduce, beta)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """Huber loss: ``0.5 * d^2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``.
+
+    Equals ``delta * smooth_l1_loss(beta=delta)``; ``delta`` > 0. ``weight`` (the input's shape)
+    multiplies each element's loss before the reduction (``'mean'`` still divides by the number
+    of elements).
+    """
+    delta = _nonnegative_param("huber_loss", "delta", delta, strict=True)
+    return _pointwise("huber_loss", "huber", input, target, reduction, None, None, delta, weight)
+
+
+def _broadcast_weight(op, name, weight, x):
+    """An optional constant weight that broadcasts to ``x``'s shape (returned as an array)."""
+    if weight is None:
+        return None
+    weight = _as_tensor(weight, name, op)
+    check_float(weight, name, op)
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but {name} is {weight.dtype}")
+    try:
+        shape = np.broadcast_shapes(weight.shape, x.shape)
+    except ValueError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(f"{op}: {name} {weight.shape} cannot be broadcast to the input's shape "
+                         f"{x.shape}")
+    return weight.data
+
+
+def _binary_args(op, input, target, reduction, size_average, reduce):
+    reduction = _reduction(op, reduction, size_average, reduce)
+    check_float(input, "input", op)
+    target = _as_tensor(target, "target", op)
+    check_float(target, "target", op)
+    if target.dtype != input.dtype:
+        raise TypeError(f"{op}: input is {input.dtype} but target is {target.dtype}")
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: target size {target.shape} must be the same as input size "
+                         f"{input.shape}")
+    return target, reduction
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """Binary cross entropy of probabilities ``input`` against ``target`` (same shape).
+
+    ``loss = -weight * (t * log(x) + (1 - t) * log(1 - x))`` with both logs clamped at -100,
+    as in PyTorch, so x = 0 or 1 gives finite losses; the input gradient divides by
+    ``max(x * (1 - x), 1e-12)``. ``weight`` broadcasts to the input. Prefer
+    :func:`binary_cross_entropy_with_logits` on logits: it is exact where this saturates.
+    """
+    op = "binary_cross_entropy"
+    target, reduction = _binary_args(op, input, target, reduction, size_average, reduce)
+    x = input.data
+    outside = ~((x >= 0) & (x <= 1))
+    if outside.any():
+        raise ValueError(f"{op}: all elements of input should be between 0 and 1, got "
+                         f"{x[outside].flat[0]} (input {input.shape})")
+    w = _broadcast_weight(op, "weight", weight, input)
+    return BinaryCrossEntropy.apply(input, target, w, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """Sigmoid + binary cross entropy in one numerically stable op.
+
+    ``loss = weight * ((1 - t) * x + (1 + (pos_weight - 1) * t) * softplus(-x))``, i.e.
+    ``-weight * (pos_weight * t * log(sigmoid(x)) + (1 - t) * log(1 - sigmoid(x)))`` without
+    overflow for logits of any size. ``weight`` and ``pos_weight`` (typically (C,), one per
+    class in the last dimension) broadcast to the input.
+    """
+    op = "binary_cross_entropy_with_logits"
+    target, reduction = _binary_args(op, input, target, reduction, size_average, reduce)
+    w = _broadcast_weight(op, "weight", weight, input)
+    pw = _broadcast_weight(op, "pos_weight", pos_weight, input)
+    return BinaryCrossEntropyWithLogits.apply(input, target, w, pw, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence with ``input`` given as log-probabilities.
+
+    Element-wise ``target * (log(target) - input)`` (0 where target == 0), or
+    ``exp(target) * (target - input)`` when ``log_target``. ``reduction='batchmean'`` divides the
+    sum by the batch size (``input.shape[0]``) and is the mathematical KL divergence; ``'mean'``
+    divides by the number of elements and warns, as in PyTorch.
+    """
+    op = "kl_div"
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", stacklevel=2)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{op}: reduction must be 'mean', 'batchmean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    check_float(input, "input", op)
+    target = _as_tensor(target, "target", op)
+    check_float(target, "target", op)
+    if target.dtype != input.dtype:
+        raise TypeError(f"{op}: input is {input.dtype} but target is {target.dtype}")
+    try:
+        np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(f"{op}: input {input.shape} and target {target.shape} cannot be "
+                         f"broadcast together") from None
+    return KLDiv.apply(input, target, reduction, bool(log_target))
+
+
+def one_hot(tensor, num_classes=-1):
+    """Encode int64 class indices as one-hot vectors: shape ``tensor.shape + (num_classes,)``.
+
+    ``num_classes=-1`` uses ``max(tensor) + 1``. The result is int64 and carries no gradient.
+    """
+    op = "one_hot"
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{op}: tensor must be a Tensor, got {type(tensor).__name__}")
+    if tensor.dtype != np.int64:
+        raise TypeError(f"{op}: one_hot is only applicable to index tensors of type int64, got "
+                        f"{tensor.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"{op}: num_classes must be an int, got {num_classes!r}")
+    data = tensor.data
+    if num_classes == -1:
+        if data.size == 0:
+            raise ValueError(f"{op}: can not infer the total number of classes from an empty "
+                             f"tensor {tensor.shape}; pass num_classes")
+        num_classes = int(data.max()) + 1
+    elif num_classes < 0:
+        raise ValueError(f"{op}: num_classes must be -1 or non-negative, got {num_classes}")
+    if data.size and data.min() < 0:
+        raise ValueError(f"{op}: class values must be non-negative, got {int(data.min())}")
+    if data.size and data.max() >= num_classes:
+        raise ValueError(f"{op}: class values must be smaller than num_classes={num_classes}, "
+                         f"got {int(data.max())}")
+    out = np.zeros(data.shape + (int(num_classes),), dtype=np.int64)
+    np.put_along_axis(out, data[..., None], 1, axis=-1)
+    return Tensor._wrap(out)
