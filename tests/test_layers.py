@@ -600,12 +600,94 @@ def test_local_response_norm_empty_input_and_dtype():
     assert F.local_response_norm(tc.ones(2, 3, 4), 3).dtype == np.float32
 
 
+# ------------------------------------------------------------------- conv and batch norm
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("nd,mode,stride,dilation", [(1, "zeros", 1, 1), (2, "zeros", 2, (1, 2)),
+                                                     (2, "reflect", 1, 1),
+                                                     (2, "circular", (1, 2), 1),
+                                                     (3, "replicate", 1, 1)])
+def test_conv_padding_full_equals_explicit_padding(nd, mode, stride, dilation, dtype, torch):
+    k = (3, 2, 3)[:nd]
+    layer = getattr(nn, f"Conv{nd}d")
+    full = layer(2, 3, k, stride=stride, padding="full", dilation=dilation, padding_mode=mode)
+    d = (dilation,) * nd if isinstance(dilation, int) else dilation
+    pad = tuple(di * (ki - 1) for ki, di in zip(k, d))
+    theirs = getattr(torch.nn, f"Conv{nd}d")(2, 3, k, stride=stride, padding=pad,
+                                             dilation=dilation, padding_mode=mode)
+    full, theirs = cast_module(full, dtype), cast_module(theirs, dtype)
+    copy_into_torch(torch, full, theirs)
+    x = rand((2, 2) + (5, 4, 4)[:nd], dtype)
+    y = compare_module(torch, full, theirs, x, dtype)
+    assert y.shape[2:] == tuple(theirs(torch.tensor(x)).shape[2:])
+    assert "padding=full" in repr(full)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cls,shape,kw", [
+    ("BatchNorm1d", (6, 3), {}),
+    ("BatchNorm1d", (4, 3, 5), {"momentum": None}),
+    ("BatchNorm2d", (4, 3, 3, 2), {"momentum": 0.5, "eps": 1e-3}),
+    ("BatchNorm2d", (4, 3, 3, 2), {"affine": False}),
+    ("BatchNorm2d", (4, 3, 3, 2), {"track_running_stats": False}),
+    ("BatchNorm2d", (4, 3, 3, 2), {"momentum": None, "affine": False}),
+    ("BatchNorm3d", (2, 2, 3, 2, 2), {"momentum": None, "bias": False}),
+], ids=lambda v: str(v) if not isinstance(v, tuple) else "x".join(map(str, v)))
+def test_batchnorm_training_loop_tracks_torch(cls, shape, kw, dtype, torch):
+    # Train steps (with a weight update), eval calls in between, then eval: outputs, input and
+    # parameter gradients and every buffer must follow PyTorch at each step.
+    ours = cast_module(getattr(nn, cls)(shape[1], **kw), dtype)
+    theirs = cast_module(getattr(torch.nn, cls)(shape[1], **kw), dtype)
+    for i, p in enumerate(ours.parameters()):
+        p.data[...] = rand(p.shape, dtype, seed=50 + i)
+    copy_into_torch(torch, ours, theirs)
+    for step in range(5):
+        for m in (ours, theirs):
+            m.train(step != 3)
+        x = rand(shape, dtype, seed=step, scale=step + 1) + step
+        compare_module(torch, ours, theirs, x, dtype, seed=step)
+        for k, v in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), **tol(dtype),
+                                       err_msg=f"{k} after step {step}")
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            p.data[...] -= 0.1 * p.grad.numpy()
+            p.grad = None
+            with torch.no_grad():
+                q -= 0.1 * q.grad
+            q.grad = None
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.eval()
+    theirs.eval()
+    compare_module(torch, ours, theirs, rand(shape, dtype, seed=9, scale=3), dtype)
+
+
 # ------------------------------------------------------------------------ error messages
 def _x(*shape, dtype=np.float32):
     return tc.tensor(rand(shape, dtype))
 
 
 ERRORS = [
+    (lambda: nn.Conv2d(2, 2, 3, padding="half"), ValueError,
+     r"Conv2d: padding must be an int, a tuple, 'same', 'valid' or 'full', got 'half'"),
+    (lambda: nn.ConvTranspose2d(2, 2, 3, padding="full"), ValueError,
+     r"ConvTranspose2d: padding must be an int or a tuple, got 'full'"),
+    (lambda: nn.Conv1d(3, 4, 3, groups=2), ValueError,
+     r"Conv1d: in_channels \(3\) must be divisible by groups \(2\)"),
+    (lambda: nn.Conv3d(4, 3, 3, groups=2), ValueError,
+     r"Conv3d: out_channels \(3\) must be divisible by groups \(2\)"),
+    (lambda: nn.Conv2d(2, 2, 0), ValueError, r"Conv2d: kernel_size must be positive, got \(0, 0\)"),
+    (lambda: nn.Conv1d(2, 2, 3, stride=-1), ValueError,
+     r"Conv1d: stride must be positive, got \(-1,\)"),
+    (lambda: nn.Conv2d(2, 2, 3, dilation=(1, 0)), ValueError,
+     r"Conv2d: dilation must be positive, got \(1, 0\)"),
+    (lambda: nn.Conv2d(2, 2, 3, padding=(1, -1)), ValueError,
+     r"Conv2d: padding must be non-negative, got \(1, -1\)"),
+    (lambda: nn.Conv1d(2, 2, 3, padding_mode="zero"), ValueError,
+     r"Conv1d: padding_mode must be one of 'zeros', 'reflect', 'replicate' or 'circular', but got "
+     r"padding_mode='zero'"),
+    (lambda: nn.Conv3d(2, 2, 3, stride=(1, 2, 1), padding="same"), ValueError,
+     r"Conv3d: padding='same' is not supported for strided convolutions \(stride \(1, 2, 1\)\)"),
+    (lambda: nn.Conv2d(2, 2, 3, stride=(1, 1, 1)), TypeError,
+     r"Conv2d: stride must be an int or a tuple of 2 ints, got \(1, 1, 1\)"),
     (lambda: F.smooth_l1_loss(_x(2, 3), _x(2, 3), beta=-1.0), ValueError,
      r"smooth_l1_loss: beta must be non-negative, got -1.0"),
     (lambda: nn.SmoothL1Loss(beta="a"), TypeError, r"SmoothL1Loss: beta must be a float, got 'a'"),

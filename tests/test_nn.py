@@ -988,7 +988,7 @@ ERRORS = [
      r"Conv2d: padding_mode must be one of 'zeros', 'reflect', 'replicate' or 'circular', "
      r"but got padding_mode='mirror'"),
     (lambda: nn.Conv2d(2, 2, 3, padding="half"), ValueError,
-     r"Conv2d: padding must be an int, a tuple, 'same' or 'valid', got 'half'"),
+     r"Conv2d: padding must be an int, a tuple, 'same', 'valid' or 'full', got 'half'"),
     (lambda: nn.Conv2d(2, 2, 3, stride=2, padding="same"), ValueError,
      r"Conv2d: padding='same' is not supported for strided convolutions \(stride \(2, 2\)\)"),
     (lambda: nn.Conv2d(2, 2, 2.5), TypeError,

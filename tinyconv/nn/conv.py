@@ -56,9 +56,9 @@ class _ConvNd(Module):
                              f"padding_mode={padding_mode!r}")
         self.padding_mode = padding_mode
         if isinstance(padding, str):
-            if self._transposed or padding not in ("same", "valid"):
+            if self._transposed or padding not in ("same", "valid", "full"):
                 allowed = "an int or a tuple" if self._transposed else \
-                    "an int, a tuple, 'same' or 'valid'"
+                    "an int, a tuple, 'same', 'valid' or 'full'"
                 raise ValueError(f"{name}: padding must be {allowed}, got {padding!r}")
             if padding == "same" and any(s != 1 for s in self.stride):
                 raise ValueError(f"{name}: padding='same' is not supported for strided "
@@ -98,6 +98,8 @@ class _ConvNd(Module):
                 pairs += [total // 2, total - total // 2]
             elif self.padding == "valid":
                 pairs += [0, 0]
+            elif self.padding == "full":
+                pairs += [self.dilation[i] * (self.kernel_size[i] - 1)] * 2
             else:
                 pairs += [self.padding[i], self.padding[i]]
         return tuple(pairs)
@@ -152,8 +154,9 @@ class Conv1d(_Conv):
     """1-D convolution over (N, C_in, L) or (C_in, L) input; see :func:`tinyconv.functional.conv1d`.
 
     ``Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-    bias=True, padding_mode='zeros')``; ``padding`` may be ``'same'`` or ``'valid'``,
-    ``padding_mode`` ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+    bias=True, padding_mode='zeros')``; ``padding`` may be ``'same'``, ``'valid'`` or ``'full'``
+    (``dilation*(kernel_size-1)`` on each side, a tinyconv extension: PyTorch has no
+    ``'full'``), ``padding_mode`` ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
     ``L_out = floor((L + 2*padding - dilation*(kernel_size-1) - 1)/stride) + 1``.
     """
 
