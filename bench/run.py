@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/run.py [--parts layers] [--threads 1,2] [--repeat N] [--quick]
+    python bench/run.py [--parts layers|train|all] [--threads 1,2] [--repeat N] [--quick]
                         [--json FILE] [--filter SUBSTR] [--peers tinyconv,torch,...] [--list]
 
 See bench/README.md for what the columns mean. Everything runs in one process; the peers are
@@ -95,6 +95,7 @@ def openmp_runtimes():
 
 
 import numpy_ref  # noqa: E402  (bench/numpy_ref.py)
+import train_step  # noqa: E402  (bench/train_step.py: models, steps, memory probe of part "train")
 
 DTYPE = np.float32
 CHECK_TOL = 1e-4  # max |peer - float64 oracle| / max |oracle|, per output and gradient
@@ -731,7 +732,164 @@ def _out_shape(case, x, w, b):
     return (x.shape[0], x.shape[1], *o)
 
 
-PARTS = {"layers": run_layers}  # a "train" part (whole training steps) plugs in here
+# --------------------------------------------------------------------------------------------
+# Part "train": whole training steps
+# --------------------------------------------------------------------------------------------
+
+TRAIN_PEERS = ("tinyconv", "torch", "torch-CL")
+LENET_SWEEP = (16, 32, 64, 128, 256)
+# The issue's targets for tinyconv's images/s over PyTorch's (NCHW), printed under the table.
+TRAIN_TARGETS = {"lenet5": 1.3, "simple_convnet": 1.3, "small_vgg": 1.0, "resnet8": 1.0}
+
+
+def train_rows():
+    """(row name, model, batch, section): the four models at their batch, then LeNet-5's sweep."""
+    rows = [(f"{label} N{batch}", name, batch, "models")
+            for name, (label, _, batch) in train_step.MODELS.items()]
+    label = train_step.MODELS["lenet5"][0]
+    rows += [(f"{label} N{b}", "lenet5", b, "sweep") for b in LENET_SWEEP]
+    return rows
+
+
+class TrainTable(Table):
+    COLS = [("model", 20, "<"), ("tinyconv", 9, ">"), ("torch", 9, ">"), ("torch-CL", 9, ">"),
+            ("vs torch", 8, ">"), ("vs CL", 7, ">"), ("tc MiB", 7, ">"), ("torch MiB", 9, ">"),
+            ("mem", 6, ">"), ("loss d", 7, ">"), ("other", 5, ">")]
+
+    def train_row(self, name, ips, status, mem, loss_diff, load, disturbed):
+        def cell(peer):
+            if status.get(peer) == "FAIL":
+                return "FAIL"
+            v = ips.get(peer)
+            return "-" if v is None else f"{v:.0f}"
+
+        def mib(lib):
+            m = mem.get(lib) or {}
+            return "-" if m.get("peak_mib") is None else f"{m['peak_mib']:.1f}"
+
+        tc = ips.get("tinyconv")
+        m_tc, m_t = (mem.get("tinyconv") or {}).get("peak_mib"), (mem.get("torch") or {}).get(
+            "peak_mib")
+        return self.line([
+            name[:20], cell("tinyconv"), cell("torch"), cell("torch-CL"),
+            _ratio(tc, ips.get("torch")), _ratio(tc, ips.get("torch-CL")), mib("tinyconv"),
+            mib("torch"), _ratio(m_tc, m_t), "-" if loss_diff is None else f"{loss_diff:.0e}",
+            "?" if load is None else f"{load:.2f}" + ("!" if disturbed else " ")])
+
+
+def run_train(args, peers, threads, out):
+    """Part "train": whole training steps (forward, cross-entropy, backward, SGD momentum 0.9).
+
+    Images per second of each peer, interleaved as in part "layers" (median of --repeat samples,
+    each after a warm-up); every PyTorch model is first checked against tinyconv's (same weights,
+    same losses); peak memory of tinyconv and torch from fresh subprocesses (train_step.py).
+    """
+    rows = [r for r in train_rows()
+            if not args.filter or args.filter.lower() in r[0].lower()]
+    if not rows:
+        print(f"no train row matches --filter {args.filter!r}")
+        return 0
+    names = [p.name for p in peers if p.name in TRAIN_PEERS]
+    if not names:
+        print("part 'train': none of the peers tinyconv, torch, torch-CL selected")
+        return 0
+    min_sample = 0.1 if args.quick else 0.3
+    warm_s = 0.03 if args.quick else 0.1
+    table = TrainTable()
+    print(f"\n== part 'train', {threads} thread(s): training steps (forward, cross-entropy, "
+          f"backward, SGD lr {train_step.LR} momentum {train_step.MOMENTUM}), median images/s "
+          f"(repeat {args.repeat}) ==\n"
+          f"   vs: tinyconv images/s / peer images/s (above 1.00x tinyconv is faster); MiB: peak "
+          f"RSS increase over {train_step.MEMORY_STEPS} steps in a fresh process;\n"
+          f"   mem: tinyconv MiB / torch MiB; loss d: largest relative difference between "
+          f"tinyconv's and torch's first two losses")
+    print(table.header(), flush=True)
+    failures = noisy = 0
+    monitor = LoadMonitor()
+    done = {}
+    section = None
+    for row_name, model, batch, sec in rows:
+        if sec != section:
+            if sec == "sweep":
+                print(f"-- {train_step.MODELS['lenet5'][0]} images/s against batch size --",
+                      flush=True)
+            section = sec
+        if (model, batch) in done:  # the sweep's N64 is the models row: print it again
+            print(done[(model, batch)], flush=True)
+            continue
+        gc.collect()
+        status, problems = {}, []
+        try:
+            trainers, report = train_step.build_trainers(model, batch, names)
+        except Exception as e:  # a crashing library is reported, not fatal for the other rows
+            print(f"   !! {row_name}: {type(e).__name__}: {e}", flush=True)
+            failures += 1
+            continue
+        loss_diff = None
+        for peer, r in report.items():
+            if r["rel_diff"]:
+                loss_diff = max([loss_diff or 0.0] + r["rel_diff"])
+            if r["problems"]:
+                status[peer] = "FAIL"
+                failures += 1
+                problems.append(f"{peer}: " + "; ".join(r["problems"]))
+        for p in problems:
+            print(f"   !! {row_name}: {p}", flush=True)
+        fns = {n: t.step for n, t in trainers.items() if status.get(n) != "FAIL"}
+        monitor.start()
+        med, samples, inner, stats = time_interleaved(
+            fns, args.repeat, min_sample, args.retries, args.idle_wait, warm_s)
+        load = monitor.stop()
+        final_loss = {n: t.loss_value() for n, t in trainers.items() if n in fns}
+        del trainers, fns
+        gc.collect()
+        mem = {}
+        if not args.no_memory:
+            for lib in ("tinyconv", "torch"):
+                if lib in names:
+                    mem[lib] = train_step.measure_memory(lib, model, batch, threads)
+                    if mem[lib].get("error"):
+                        print(f"   !! memory probe {lib} {row_name}: {mem[lib]['error']}",
+                              flush=True)
+        disturbed = sum(st["disturbed"] for st in stats.values())
+        noisy += bool(disturbed)
+        ips = {n: batch / v for n, v in med.items()}
+        line = table.train_row(row_name, ips, status, mem, loss_diff, load, disturbed)
+        done[(model, batch)] = line
+        print(line, flush=True)
+        out.append({
+            "part": "train", "row": row_name, "model": model, "batch": batch,
+            "threads": threads, "input": list(train_step.MODELS[model][1]),
+            "lr": train_step.LR, "momentum": train_step.MOMENTUM,
+            "images_per_s": ips, "median_ms": {n: v * 1e3 for n, v in med.items()},
+            "samples_ms": {n: [v * 1e3 for v in s] for n, s in samples.items()},
+            "inner": inner, "ratio_vs_torch": ips["tinyconv"] / ips["torch"]
+            if "tinyconv" in ips and "torch" in ips else None,
+            "memory": mem, "match": report, "check": status, "final_loss": final_loss,
+            "other_load_cores": load, "sample_stats": stats,
+        })
+    print("-" * len(table.header().split("\n")[0]))
+    for r in out:
+        if (r.get("part") == "train" and r["threads"] == threads and r["batch"] ==
+                train_step.MODELS[r["model"]][2] and r["model"] in TRAIN_TARGETS
+                and r["ratio_vs_torch"] is not None):
+            target = TRAIN_TARGETS[r["model"]]
+            m = r["memory"]
+            mt, mp = (m.get("tinyconv") or {}).get("peak_mib"), (m.get("torch") or {}).get(
+                "peak_mib")
+            mem_txt = "" if mt is None or mp is None else (
+                f"; memory {mt:.1f} vs {mp:.1f} MiB: " + ("met" if mt <= mp else "NOT met"))
+            print(f"target {r['row']:20s} >= {target:.1f}x torch: {r['ratio_vs_torch']:.2f}x "
+                  + ("met" if r["ratio_vs_torch"] >= target else "NOT met") + mem_txt)
+    if noisy:
+        print(f"warning: in {noisy} row(s) ('!' in column 'other') some samples were taken while "
+              "other processes ran,\n         even after retakes; those times are not "
+              "trustworthy: run again on an idle machine")
+    return failures
+
+
+PARTS = {"layers": run_layers, "train": run_train}
+PART_SETS = {"all": ["layers", "train"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -791,7 +949,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description="Benchmark tinyconv against PyTorch and plain numpy (see bench/README.md).")
     ap.add_argument("--parts", default="layers",
-                    help=f"comma-separated parts to run, from {sorted(PARTS)} (default: layers)")
+                    help=f"comma-separated parts to run, from {sorted(PARTS)}, or 'all' "
+                         f"(default: layers)")
     ap.add_argument("--threads", default=None,
                     help="comma-separated thread counts, e.g. 1,2 (default: tinyconv's default)")
     ap.add_argument("--repeat", type=int, default=None,
@@ -815,6 +974,8 @@ def parse_args(argv=None):
                     default="torch-first",
                     help="which library is imported (and initialises the shared OpenMP "
                          "runtime) first; see README (default: torch-first)")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="part 'train': skip the peak-memory subprocesses")
     ap.add_argument("--list", action="store_true", help="list the rows and exit")
     args = ap.parse_args(argv)
     if args.repeat is None:
@@ -823,7 +984,8 @@ def parse_args(argv=None):
         ap.error("--repeat must be at least 1")
     args.min_sample = 0.005 if args.quick else 0.02
     args.warm = 0.005 if args.quick else 0.01
-    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    args.parts = [q for p in args.parts.split(",") if p.strip()
+                  for q in PART_SETS.get(p.strip(), [p.strip()])]
     bad = [p for p in args.parts if p not in PARTS]
     if bad:
         ap.error(f"unknown part(s) {bad}; available: {sorted(PARTS)}")
@@ -848,8 +1010,13 @@ def main(argv=None):
     import_libraries(_import_order(argv))
     args = parse_args(argv)
     if args.list:
-        for c in LAYER_CASES:
-            print(f"{c.name:34s} {c.op:15s} x{c.x} w{c.w} {c.kw}")
+        if "layers" in args.parts:
+            for c in LAYER_CASES:
+                print(f"{c.name:34s} {c.op:15s} x{c.x} w{c.w} {c.kw}")
+        if "train" in args.parts:
+            for row, model, batch, _ in train_rows():
+                print(f"train: {row:22s} tinyconv.models.get_model({model!r}), input "
+                      f"({batch}, {', '.join(map(str, train_step.MODELS[model][1]))})")
         return 0
     env = environment()
     env["import_order"] = args.import_order
