@@ -155,18 +155,26 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
                 Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
                 Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
                 Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-                Py_ssize_t groups, Py_ssize_t rows_per_chunk, int nthreads):
-    """y[n, g*M:(g+1)*M, :] = a_g @ col_g(u[n]) (+ bias). Inputs pre-validated by _kernels."""
+                Py_ssize_t groups, Py_ssize_t rows_per_chunk, Py_ssize_t per_block,
+                int nthreads):
+    """y[n, g*M:(g+1)*M, :] = a_g @ col_g(u[n]) (+ bias). Inputs pre-validated by _kernels.
+
+    Work items are blocks of ``per_block`` images. With one image per block, its columns are
+    built ``rows_per_chunk`` output rows at a time and the GEMM writes straight into y; with
+    several (small maps, where one image's GEMM is too thin to run fast), the block's columns
+    sit side by side, one GEMM covers them all, and its result is copied into y."""
     cdef Py_ssize_t N = u.shape[0], C = u.shape[1]
     cdef Py_ssize_t D = u.shape[2], H = u.shape[3], W = u.shape[4], DHW = D * H * W
     cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
     cdef Py_ssize_t M = a.shape[0] // groups, L = oD * oH * oW, R = oD * oH
-    cdef Py_ssize_t n, g, c, tap, m, q, r0, r1, nl
+    cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
+    cdef Py_ssize_t b, n, n1, i, g, c, tap, m, q, r0, r1, nl
     cdef const real* ub = &u[0, 0, 0, 0, 0]
     cdef const real* ab = &a[0, 0]
     cdef const real* bb = &bias[0]
     cdef real* yb = &y[0, 0, 0]
     cdef real* col
+    cdef real* tmp
     cdef real* dst
     cdef real bv
     cdef int failed = 0
@@ -174,11 +182,32 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):
-        col = <real*>malloc(Kd * rows_per_chunk * oW * sizeof(real))
-        if col == NULL:
+        col = <real*>malloc(Kd * (rows_per_chunk * oW if per_block == 1 else per_block * L)
+                            * sizeof(real))
+        tmp = <real*>malloc(M * per_block * L * sizeof(real)) if per_block > 1 else NULL
+        if col == NULL or (per_block > 1 and tmp == NULL):
             failp[0] = 1
-        for n in prange(N, schedule='static'):
-            if col == NULL:
+        for b in prange(nblocks, schedule='static'):
+            if failp[0]:
+                continue
+            n = b * per_block
+            n1 = imin(n + per_block, N)
+            if per_block > 1:
+                nl = (n1 - n) * L
+                for g in range(groups):
+                    for i in range(n1 - n):
+                        for c in range(Cg):
+                            for tap in range(K):
+                                _im2col_rows(ub + ((n + i) * C + g * Cg + c) * DHW,
+                                             col + (c * K + tap) * nl + i * L, tab + TAB * tap,
+                                             H, W, oH, oW, sd, sh, sw, 0, R)
+                    gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, tmp, nl)
+                    for i in range(n1 - n):
+                        for m in range(M):
+                            dst = yb + ((n + i) * groups * M + g * M + m) * L
+                            bv = bb[g * M + m] if has_bias else 0
+                            for q in range(L):
+                                dst[q] = tmp[m * nl + i * L + q] + bv
                 continue
             for g in range(groups):
                 r0 = 0
@@ -198,6 +227,7 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
                                 dst[m * L + q] += bv
                     r0 = r1
         free(col)
+        free(tmp)
     free(tab)
     if failed:
         raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
@@ -210,16 +240,20 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
               Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
               Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
               Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-              Py_ssize_t groups, Py_ssize_t rows_per_chunk, int nthreads):
+              Py_ssize_t groups, Py_ssize_t rows_per_chunk, Py_ssize_t per_block,
+              int nthreads):
     """gu[n] = col2im(a_g.T @ gy[n, g]) (overwritten) if need_u; ga_acc[thread] +=
     gy[n, g] @ col_g(u[n]).T if need_a. u and gu have the same shape (u is only read when
     need_a, gu only written when need_u; the caller passes gu for u when need_a is off, and
-    a one-element stand-in for gu when need_u is off). Inputs pre-validated by _kernels."""
+    a one-element stand-in for gu when need_u is off). Blocks of images as in unfold_gemm: with
+    several per block, the block's gy rows are first gathered side by side. Inputs
+    pre-validated by _kernels."""
     cdef Py_ssize_t N = u.shape[0], C = u.shape[1]
     cdef Py_ssize_t D = u.shape[2], H = u.shape[3], W = u.shape[4], DHW = D * H * W
     cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
     cdef Py_ssize_t M = a.shape[0] // groups, L = oD * oH * oW, R = oD * oH
-    cdef Py_ssize_t n, g, c, tap, r0, r1, nl, tid
+    cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
+    cdef Py_ssize_t b, n, n1, i, m, g, c, tap, r0, r1, nl, tid
     cdef const real* ub = &u[0, 0, 0, 0, 0]
     cdef const real* ab = &a[0, 0]
     cdef const real* gb = &gy[0, 0, 0]
@@ -227,20 +261,50 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef real* gab = &ga_acc[0, 0, 0]
     cdef const real* gp
     cdef real* col
+    cdef real* tmp
     cdef int failed = 0
     cdef int* failp = &failed
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):
-        col = <real*>malloc(Kd * rows_per_chunk * oW * sizeof(real))
-        if col == NULL:
+        col = <real*>malloc(Kd * (rows_per_chunk * oW if per_block == 1 else per_block * L)
+                            * sizeof(real))
+        tmp = <real*>malloc(M * per_block * L * sizeof(real)) if per_block > 1 else NULL
+        if col == NULL or (per_block > 1 and tmp == NULL):
             failp[0] = 1
         tid = threadid()
-        for n in prange(N, schedule='static'):
-            if col == NULL:
+        for b in prange(nblocks, schedule='static'):
+            if failp[0]:
                 continue
+            n = b * per_block
+            n1 = imin(n + per_block, N)
             if need_u:
-                memset(gub + n * C * DHW, 0, C * DHW * sizeof(real))
+                memset(gub + n * C * DHW, 0, (n1 - n) * C * DHW * sizeof(real))
+            if per_block > 1:
+                nl = (n1 - n) * L
+                for g in range(groups):
+                    for i in range(n1 - n):       # tmp[m, i*L + l] = gy[n + i, g*M + m, l]
+                        for m in range(M):
+                            memcpy(tmp + m * nl + i * L, gb + ((n + i) * groups * M + g * M + m) * L,
+                                   L * sizeof(real))
+                    if need_a:
+                        for i in range(n1 - n):
+                            for c in range(Cg):
+                                for tap in range(K):
+                                    _im2col_rows(ub + ((n + i) * C + g * Cg + c) * DHW,
+                                                 col + (c * K + tap) * nl + i * L,
+                                                 tab + TAB * tap, H, W, oH, oW, sd, sh, sw, 0, R)
+                        gemm(False, True, M, Kd, nl, tmp, nl, col, nl, 1,
+                             gab + (tid * groups + g) * M * Kd, Kd)
+                    if need_u:
+                        gemm(True, False, Kd, nl, M, ab + g * M * Kd, Kd, tmp, nl, 0, col, nl)
+                        for i in range(n1 - n):
+                            for c in range(Cg):
+                                for tap in range(K):
+                                    _col2im_rows(col + (c * K + tap) * nl + i * L,
+                                                 gub + ((n + i) * C + g * Cg + c) * DHW,
+                                                 tab + TAB * tap, H, W, oH, oW, sd, sh, sw, 0, R)
+                continue
             for g in range(groups):
                 r0 = 0
                 while r0 < R:
@@ -264,6 +328,7 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
                                              H, W, oH, oW, sd, sh, sw, r0, r1)
                     r0 = r1
         free(col)
+        free(tmp)
     free(tab)
     if failed:
         raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")

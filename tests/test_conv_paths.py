@@ -154,3 +154,26 @@ def test_fused_one_thread_equals_two():
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(g1[0], g2[0])
     np.testing.assert_allclose(g1[1], g2[1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("wshape", [(6, 4, 1, 1), (6, 4, 3, 3)])
+def test_backward_uses_the_forward_path(wshape):
+    """The path is chosen in forward (it depends on the thread count) and kept for backward."""
+    rng = np.random.default_rng(7)
+    xa = rng.standard_normal((3, 4, 6, 6))
+    wa = rng.standard_normal(wshape)
+    before = tc.get_num_threads()
+    grads = []
+    try:
+        for first, second in [(4, 1), (1, 4), (1, 1)]:
+            x, w = tc.tensor(xa, requires_grad=True), tc.tensor(wa, requires_grad=True)
+            tc.set_num_threads(first)
+            y = F.conv2d(x, w)
+            tc.set_num_threads(second)
+            y.backward(tc.tensor(np.ones(y.shape)))
+            grads.append((x.grad.numpy(), w.grad.numpy()))
+    finally:
+        tc.set_num_threads(before)
+    for gx, gw in grads[:2]:
+        np.testing.assert_allclose(gx, grads[2][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gw, grads[2][1], rtol=1e-12, atol=1e-12)

@@ -27,7 +27,7 @@ import numpy as np
 from . import _parallel
 
 try:
-    from . import _build, _conv, _im2col, _layout, _pool
+    from . import _act, _build, _conv, _im2col, _layout, _pool
     from . import _deform
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
@@ -45,6 +45,8 @@ __all__ = [
     "adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
     "max_unpool", "max_unpool_backward",
     "deform_im2col", "deform_col2im", "deform_offset_grad",
+    "ACTIVATION_FROM_OUTPUT", "activation", "activation_backward", "prelu", "prelu_backward",
+    "rrelu_train",
 ]
 
 _VERSION = "0.1.0"
@@ -254,6 +256,11 @@ if _GEMM is not None:
 
 #: Bytes of column buffer per thread: one slice of one image's columns, sized to stay in L2.
 CONV_CHUNK_BYTES = 1 << 19
+#: Images whose whole column matrix is smaller than this are batched into one GEMM per thread,
+#: up to CONV_BLOCK_MAX_L output positions per GEMM (a one-image GEMM with L ~ 100 columns runs
+#: far below BLAS's peak).
+CONV_BLOCK_BYTES = 1 << 19
+CONV_BLOCK_MAX_L = 1024
 
 
 def fused_conv_available(batch=None):
@@ -280,9 +287,13 @@ def _conv_geometry(op, u, a, groups, kernel, stride, padding, dilation, out_spat
         raise ValueError(f"{op}: u has an empty spatial dimension: shape {u.shape}")
     if not _conv.has_gemm():
         raise RuntimeError(f"{op}: no BLAS GEMM was found for the fused convolution kernels")
+    L = o[0] * o[1] * o[2]
     rows = max(1, min(o[0] * o[1], CONV_CHUNK_BYTES // (a.shape[1] * o[2] * u.itemsize)))
-    threads = min(_threads(N * a.shape[1] * o[0] * o[1] * o[2]), N)
-    return u, a, k, s, p, d, o, rows, threads
+    threads = min(_threads(N * a.shape[1] * L), N)
+    # several small images per GEMM, while every thread still gets a block
+    per_block = max(1, min(-(-N // max(threads, 1)), CONV_BLOCK_BYTES // (a.shape[1] * L * u.itemsize),
+                           CONV_BLOCK_MAX_L // L))
+    return u, a, k, s, p, d, o, rows, per_block, threads
 
 
 def _blas_one_thread():
@@ -314,8 +325,8 @@ def conv_unfold_gemm(u, a, bias, groups, kernel, stride, padding, dilation, out_
     y : ndarray (N, groups*M, oD*oH*oW)
     """
     op = "conv_unfold_gemm"
-    u, a, k, s, p, d, o, rows, threads = _conv_geometry(op, u, a, groups, kernel, stride,
-                                                         padding, dilation, out_spatial)
+    u, a, k, s, p, d, o, rows, blk, threads = _conv_geometry(op, u, a, groups, kernel, stride,
+                                                              padding, dilation, out_spatial)
     if bias is None:
         b, has_bias = _ONE[u.dtype], False
     else:
@@ -329,7 +340,8 @@ def conv_unfold_gemm(u, a, bias, groups, kernel, stride, padding, dilation, out_
     if y.size:
         before = _blas_one_thread()
         try:
-            _conv.unfold_gemm(u, a, b, has_bias, y, *k, *s, *p, *d, *o, groups, rows, threads)
+            _conv.unfold_gemm(u, a, b, has_bias, y, *k, *s, *p, *d, *o, groups, rows, blk,
+                              threads)
         finally:
             _blas_restore(before)
     return y
@@ -364,8 +376,9 @@ def conv_gemm_fold(u, a, gy, groups, kernel, stride, padding, dilation, out_spat
     else:
         ushape, dtype = getattr(u, "shape", None), getattr(u, "dtype", None)
     uu = np.empty(ushape, dtype) if u is None else u
-    uu, a, k, s, p, d, o, rows, threads = _conv_geometry(op, uu, a, groups, kernel, stride,
-                                                          padding, dilation, out_spatial)
+    uu, a, k, s, p, d, o, rows, blk, threads = _conv_geometry(op, uu, a, groups, kernel,
+                                                               stride, padding, dilation,
+                                                               out_spatial)
     gy = _float_array(op, "gy", gy, 3)
     _same_dtype(op, a, gy, ("a", "gy"))
     expected = (uu.shape[0], a.shape[0], o[0] * o[1] * o[2])
@@ -382,7 +395,8 @@ def conv_gemm_fold(u, a, gy, groups, kernel, stride, padding, dilation, out_spat
             _conv.gemm_fold(uu if need_a else gu, a, gy,
                             gu if need_u else stand_in,
                             ga if need_a else stand_in.reshape(1, 1, 1),
-                            bool(need_u), bool(need_a), *k, *s, *p, *d, *o, groups, rows, nt)
+                            bool(need_u), bool(need_a), *k, *s, *p, *d, *o, groups, rows, blk,
+                            nt)
         finally:
             _blas_restore(before)
     elif need_u:
@@ -877,3 +891,139 @@ def deform_offset_grad(col, x, offset, mask, kernel, stride, padding, dilation):
                                    gmask if has_mask else _NO_MASK[x.dtype].copy(), *prm,
                                    _threads(col.size, True))
     return goff, gmask
+
+
+# ----------------------------------------------------------------------------- activations
+
+#: Activations whose backward takes the forward's output (``saved``) instead of its input.
+ACTIVATION_FROM_OUTPUT = _act.FROM_OUTPUT
+
+
+def _elementwise(op, name, a):
+    """A float array made C-contiguous, keeping its shape (np.ascontiguousarray turns 0-D
+    arrays into 1-D)."""
+    shape = np.shape(a)
+    return _float_array(op, name, a).reshape(shape)
+
+
+def _act_code(kind):
+    try:
+        return _act.KINDS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"activation: unknown kind {kind!r}; expected one of "
+                         f"{sorted(_act.KINDS)}") from None
+
+
+def activation(kind, x, a=0.0, b=0.0, c=0.0):
+    """Elementwise activation ``kind`` of x (any shape), in x's dtype.
+
+    ``kind`` is a key of ``tinyconv._act.KINDS`` (its docstring lists the parameters a, b, c
+    each kind reads, e.g. hardtanh: min, max). The work is split into fixed blocks, so the
+    result does not depend on the thread count.
+    """
+    code = _act_code(kind)
+    if kind == "mul":
+        raise ValueError("activation: 'mul' exists only as a backward")
+    x = _elementwise(kind, "x", x)
+    y = np.empty(x.shape, x.dtype)
+    if x.size:
+        _act.forward(code, x.reshape(-1), y.reshape(-1), a, b, c, _threads(x.size))
+    return y
+
+
+def activation_backward(kind, grad_out, saved, a=0.0, b=0.0, c=0.0):
+    """Input gradient of :func:`activation`: ``grad_out * f'``.
+
+    ``saved`` is the forward's output for kinds in :data:`ACTIVATION_FROM_OUTPUT`, its input
+    otherwise (for ``'mul'``: the factor); it must have grad_out's shape and dtype.
+    """
+    op = kind + "_backward" if isinstance(kind, str) else "activation_backward"
+    code = _act_code(kind)
+    g = _elementwise(op, "grad_out", grad_out)
+    s = _elementwise(op, "saved", saved)
+    _same_dtype(op, g, s, ("grad_out", "saved"))
+    if g.shape != s.shape:
+        raise ValueError(f"{op}: grad_out has shape {g.shape} but saved has shape {s.shape}")
+    gx = np.empty(g.shape, g.dtype)
+    if g.size:
+        _act.backward(code, g.reshape(-1), s.reshape(-1), gx.reshape(-1), a, b, c,
+                      _threads(g.size))
+    return gx
+
+
+def _prelu_rows(op, x, w):
+    """Elements per row for the prelu kernels: rows share one weight, w[row % len(w)]."""
+    if w.shape[0] == 1:
+        return _act.BLOCK  # one weight: fixed blocks (thread-count independent sums)
+    if x.ndim < 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"{op}: weight has {w.shape[0]} entries but x {x.shape} has "
+                         f"{x.shape[1] if x.ndim >= 2 else 1} channels (dim 1)")
+    return max(1, int(np.prod(x.shape[2:], dtype=np.int64)))
+
+
+def prelu(x, weight):
+    """``x`` where ``x > 0``, else ``weight[c] * x``; weight (1,) or (C,), c the index along
+    dim 1 of x (N, C, ...)."""
+    op = "prelu"
+    x = _elementwise(op, "x", x)
+    w = _float_array(op, "weight", weight, 1)
+    _same_dtype(op, x, w, ("x", "weight"))
+    if w.shape[0] == 0:
+        raise ValueError(f"{op}: weight is empty")
+    inner = _prelu_rows(op, x, w)
+    y = np.empty(x.shape, x.dtype)
+    if x.size:
+        _act.prelu_forward(x.reshape(-1), w, y.reshape(-1), inner, _threads(x.size))
+    return y
+
+
+def prelu_backward(grad_out, x, weight, need_input=True):
+    """Gradients of :func:`prelu`: (grad_x or None, grad_weight).
+
+    grad_weight[c] sums ``x * grad_out`` over the elements of channel c with ``x <= 0``, in
+    double, in an order fixed by the shape alone (the same with any thread count).
+    """
+    op = "prelu_backward"
+    g = _elementwise(op, "grad_out", grad_out)
+    x = _elementwise(op, "x", x)
+    w = _float_array(op, "weight", weight, 1)
+    _same_dtype(op, g, x, ("grad_out", "x"))
+    _same_dtype(op, x, w, ("x", "weight"))
+    if g.shape != x.shape:
+        raise ValueError(f"{op}: grad_out has shape {g.shape} but x has shape {x.shape}")
+    if w.shape[0] == 0:
+        raise ValueError(f"{op}: weight is empty")
+    inner = _prelu_rows(op, x, w)
+    rows = -(-x.size // inner)
+    gx = np.empty(x.shape, x.dtype) if need_input else _ONE[x.dtype].copy()
+    partial = np.empty(rows, np.float64)
+    if x.size:
+        _act.prelu_backward(g.reshape(-1), x.reshape(-1), w, gx.reshape(-1), partial, inner,
+                            bool(need_input), _threads(x.size))
+    gw = partial.reshape(-1, w.shape[0]).sum(axis=0).astype(x.dtype)
+    return (gx if need_input else None), gw
+
+
+def rrelu_train(x, u, lower, upper):
+    """RReLU in training mode: ``(y, slopes)`` with slope ``lower + (upper - lower) * u`` (at
+    most ``upper``) where ``x <= 0`` and 1 elsewhere, ``y = x * slope``.
+
+    ``u`` holds uniform draws in [0, 1) of x's shape and dtype; the slopes are written into it
+    when it is contiguous and writeable (the gradient is ``grad_out * slopes``).
+    """
+    op = "rrelu"
+    x = _elementwise(op, "x", x)
+    u = _elementwise(op, "u", u)
+    _same_dtype(op, x, u, ("x", "u"))
+    if u.shape != x.shape:
+        raise ValueError(f"{op}: u has shape {u.shape} but x has shape {x.shape}")
+    if not u.flags.writeable or np.may_share_memory(u, x):
+        u = u.copy()
+    lower, upper = float(lower), float(upper)
+    if not lower <= upper:
+        raise ValueError(f"{op}: lower ({lower}) must not exceed upper ({upper})")
+    y = np.empty(x.shape, x.dtype)
+    if x.size:
+        _act.rrelu_forward(x.reshape(-1), u.reshape(-1), y.reshape(-1), lower, upper,
+                           _threads(x.size))
+    return y, u

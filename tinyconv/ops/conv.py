@@ -80,8 +80,10 @@ def _pointwise(geo):
 class ConvNd(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, geo):
-        if _pointwise(geo):
+        fused = K.fused_conv_available(x.shape[0])
+        if _pointwise(geo) and not fused:
             # out[n] = W @ x[n]: one batched GEMM straight into NCHW, no im2col, no transposes
+            ctx.path = "pointwise"
             n, c = x.shape[:2]
             w = weight.reshape(weight.shape[0], c)
             out = np.matmul(w, x.reshape(n, c, -1))
@@ -100,11 +102,12 @@ class ConvNd(Function):
                        for i, k, s, p, d in zip(x5.shape[2:], geo.k, geo.s, geo.p, geo.d))
         ctx.save_for_backward(x5, weight)
         ctx.geo, ctx.has_bias, ctx.x_shape, ctx.out_sp = geo, bias is not None, x.shape, out_sp
-        if c // g == 1 and g > 1:
+        ctx.path = "channelwise" if c // g == 1 and g > 1 else "fused" if fused else "chunked"
+        if ctx.path == "channelwise":
             out = K.channelwise_conv(x5, weight.reshape(o, -1), bias, geo.k, geo.s, geo.p,
                                      geo.d, out_sp)
             return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
-        if K.fused_conv_available(n):
+        if ctx.path == "fused":
             out = K.conv_unfold_gemm(x5, weight.reshape(o, -1), bias, g, geo.k, geo.s, geo.p,
                                      geo.d, out_sp)
             return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
@@ -127,17 +130,17 @@ class ConvNd(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         n, c = x5.shape[:2]
         o, g = weight.shape[0], geo.groups
-        if _pointwise(geo):
+        if ctx.path == "pointwise":
             g3, x3, w = gout.reshape(n, o, -1), x5.reshape(n, c, -1), weight.reshape(o, c)
             gx = np.matmul(w.T, g3).reshape(ctx.x_shape) if need_x else None
             gw = (np.tensordot(g3, x3, axes=([0, 2], [0, 2])).reshape(weight.shape)
                   if need_w else None)
             return gx, gw, (K.bias_grad(g3) if need_b else None), None
         gout = gout.reshape(n, o, -1)
-        if c // g == 1 and g > 1:
+        if ctx.path == "channelwise":
             gx, gw = K.channelwise_conv_backward(x5, weight.reshape(o, -1), gout, geo.k, geo.s,
                                                  geo.p, geo.d, ctx.out_sp, need_x, need_w)
-        elif K.fused_conv_available(n):
+        elif ctx.path == "fused":
             gx, gw = K.conv_gemm_fold(x5, weight.reshape(o, -1), gout, g, geo.k, geo.s, geo.p,
                                       geo.d, ctx.out_sp, need_u=need_x, need_a=need_w)
         else:
@@ -185,7 +188,8 @@ class ConvTransposeNd(Function):
         out5 = (n, o) + pad3(out_sp, 1)
         ctx.save_for_backward(x5, weight)
         ctx.geo, ctx.x_shape = geo, x.shape
-        if K.fused_conv_available(n):
+        ctx.fused = K.fused_conv_available(n)
+        if ctx.fused:
             # the input-gradient half of a convolution whose output has x's shape
             out, _ = K.conv_gemm_fold(out5, weight.reshape(c, -1), x5.reshape(n, c, Lin), g,
                                       geo.k, geo.s, geo.p, geo.d, x5.shape[2:], need_a=False)
@@ -214,7 +218,7 @@ class ConvTransposeNd(Function):
         ksz = int(np.prod(geo.k))
         Lin = int(np.prod(x5.shape[2:]))
         g5 = gout.reshape((n, o) + pad3(gout.shape[2:], 1))
-        if K.fused_conv_available(n):
+        if ctx.fused:
             w2, x3 = weight.reshape(c, -1), x5.reshape(n, c, Lin)
             gx = (K.conv_unfold_gemm(g5, w2, None, g, geo.k, geo.s, geo.p, geo.d, x5.shape[2:])
                   if need_x else None)
