@@ -164,6 +164,73 @@ def test_two_param_groups_and_missing_grads(torch, name, kwargs, dtype):
     assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in opt_t.param_groups]
 
 
+@pytest.mark.parametrize("name,kwargs", OPTIMIZER_CASES + [("Ftrl", dict(lr=0.1, beta=0.1))],
+                         ids=CASE_IDS + ["Ftrl"])
+def test_grouped_and_per_tensor_updates_agree_bitwise(name, kwargs):
+    """A group's small tensors are updated together on flat buffers, a lone tensor on its own
+    arrays (see Optimizer.step); both must give exactly the same numbers."""
+    dtype = np.float32
+    together = [nn.Parameter(tc.tensor(a)) for a in make_params(dtype)]
+    alone = [nn.Parameter(tc.tensor(a)) for a in make_params(dtype)]
+    opt = getattr(optim, name)(together, **kwargs)
+    opt_alone = getattr(optim, name)([{"params": [p]} for p in alone], **kwargs)
+    for noise in grad_sequence(dtype, steps=6):
+        set_grads(together, noise)
+        set_grads(alone, noise)
+        opt.step()
+        opt_alone.step()
+    for p, q in zip(together, alone):
+        np.testing.assert_array_equal(p.data, q.data)
+    for i, (p, q) in enumerate(zip(together, alone)):
+        assert opt.state[p].keys() == opt_alone.state[q].keys()
+        for k, v in opt.state[p].items():
+            np.testing.assert_array_equal(v, opt_alone.state[q][k])
+
+
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.01, momentum=0.9)),
+                                         ("Adam", dict(lr=0.01, amsgrad=True))])
+def test_large_and_small_tensors_in_one_group(torch, name, kwargs):
+    """Tensors above the flat-buffer size limit are updated on their own, beside the others."""
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal(s) for s in [(3,), (300, 250), (4, 5), (70000,)]]
+    ours = [nn.Parameter(tc.tensor(a)) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    opt = getattr(optim, name)(ours, **kwargs)
+    opt_t = torch_optimizer(torch, name, theirs, **kwargs)
+    for step in range(4):
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal(p.shape)
+            p.grad, q.grad = tc.tensor(g), torch.from_numpy(g.copy())
+        if step == 2:
+            ours[0].grad = theirs[0].grad = None
+        opt.step()
+        opt_t.step()
+        for p, q in zip(ours, theirs):
+            np.testing.assert_allclose(p.data, q.detach().numpy(), **tol(np.float64))
+
+
+def test_replaced_state_arrays_are_used(torch):
+    """Writing new arrays into ``opt.state`` by hand takes effect, as in PyTorch."""
+    arrays = make_params(np.float64)
+    ours = [nn.Parameter(tc.tensor(a)) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    opt = optim.Adam(ours, lr=0.01)
+    opt_t = torch_optimizer(torch, "Adam", theirs, lr=0.01)
+    for step, noise in enumerate(grad_sequence(np.float64, steps=9)):
+        if step == 3:
+            opt.state[ours[1]]["exp_avg"] = np.full(ours[1].shape, 0.5)
+            opt_t.state[theirs[1]]["exp_avg"] = torch.full(theirs[1].shape, 0.5,
+                                                           dtype=torch.float64)
+        if step == 5:
+            opt.state[ours[2]] = {}  # starts afresh (its own step count restarts)
+            opt_t.state[theirs[2]] = {}
+        set_grads(ours, noise, theirs)
+        opt.step()
+        opt_t.step()
+        for p, q in zip(ours, theirs):
+            np.testing.assert_allclose(p.data, q.detach().numpy(), **tol(np.float64))
+
+
 def test_parameter_without_grad_is_untouched():
     a = nn.Parameter(tc.tensor(np.ones(3)))
     b = nn.Parameter(tc.tensor(np.ones(3)))

@@ -46,37 +46,34 @@ class Adadelta(Optimizer):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one optimization step; see :meth:`Optimizer.step`."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            rho = float(group["rho"])
-            eps = float(group["eps"])
-            weight_decay = float(group["weight_decay"])
-            for p, w, g in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["square_avg"] = np.zeros_like(w)
-                    state["acc_delta"] = np.zeros_like(w)
-                state["step"] += 1.0
-                d = _signed_decayed_grad(g, w, weight_decay, group["maximize"])
-                v, u = state["square_avg"], state["acc_delta"]
-                std = np.multiply(d, 1.0 - rho)
-                std *= d
-                v *= rho
-                v += std
-                np.add(v, eps, out=std)
-                np.sqrt(std, out=std)
-                delta = np.add(u, eps)
-                np.sqrt(delta, out=delta)
-                delta /= std
-                delta *= d
-                np.multiply(delta, 1.0 - rho, out=std)
-                std *= delta
-                u *= rho
-                u += std
-                delta *= lr
-                w -= delta
-        return loss
+    def _hyper(self, group):
+        return (float(group["lr"]), float(group["rho"]), float(group["eps"]),
+                float(group["weight_decay"]), group["maximize"])
+
+    def _needs_param(self, hyper):
+        return hyper[3] != 0
+
+    def _init_state(self, group, w):
+        return {"step": 0.0, "square_avg": np.zeros_like(w), "acc_delta": np.zeros_like(w)}
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        lr, rho, eps, weight_decay, maximize = hyper
+        d = _signed_decayed_grad(g, w, weight_decay, maximize)
+        v, u = s["square_avg"], s["acc_delta"]
+        std = np.multiply(d, 1.0 - rho)
+        std *= d
+        v *= rho
+        v += std
+        np.add(v, eps, out=std)
+        np.sqrt(std, out=std)
+        delta = out
+        np.add(u, eps, out=delta)
+        np.sqrt(delta, out=delta)
+        delta /= std
+        delta *= d
+        np.multiply(delta, 1.0 - rho, out=std)
+        std *= delta
+        u *= rho
+        u += std
+        delta *= lr
+        return None

@@ -54,33 +54,27 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group)
+                self.state[p].update(self._init_state(group, p.data))
 
-    def _init_state(self, p, group):
-        state = self.state[p]
-        state["step"] = 0.0
-        state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
-        return state
+    def _hyper(self, group):
+        return (float(group["lr"]), float(group["lr_decay"]), float(group["eps"]),
+                float(group["weight_decay"]), group["maximize"])
 
-    def step(self, closure=None):
-        """Perform one optimization step; see :meth:`Optimizer.step`."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            lr_decay = float(group["lr_decay"])
-            eps = float(group["eps"])
-            weight_decay = float(group["weight_decay"])
-            for p, w, g in self._params_with_grad(group):
-                state = self.state[p] or self._init_state(p, group)
-                step = state["step"] = state["step"] + 1.0
-                d = _signed_decayed_grad(g, w, weight_decay, group["maximize"])
-                clr = lr / (1.0 + (step - 1.0) * lr_decay)
-                s = state["sum"]
-                tmp = np.multiply(d, d)
-                s += tmp
-                np.sqrt(s, out=tmp)
-                tmp += eps
-                np.divide(d, tmp, out=tmp)
-                tmp *= clr
-                w -= tmp
-        return loss
+    def _needs_param(self, hyper):
+        return hyper[3] != 0
+
+    def _init_state(self, group, w):
+        return {"step": 0.0, "sum": np.full_like(w, group["initial_accumulator_value"])}
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        lr, lr_decay, eps, weight_decay, maximize = hyper
+        d = _signed_decayed_grad(g, w, weight_decay, maximize)
+        clr = lr / (1.0 + (step - 1.0) * lr_decay)
+        total = s["sum"]
+        np.multiply(d, d, out=out)
+        total += out
+        np.sqrt(total, out=out)
+        out += eps
+        np.divide(d, out, out=out)
+        out *= clr
+        return None

@@ -66,53 +66,51 @@ class Adam(Optimizer):
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one optimization step; see :meth:`Optimizer.step`."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            beta1, beta2 = (float(b) for b in group["betas"])
-            eps = float(group["eps"])
-            weight_decay = float(group["weight_decay"])
-            decoupled = group["decoupled_weight_decay"]
-            amsgrad = group["amsgrad"]
-            for p, w, g in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["exp_avg"] = np.zeros_like(w)
-                    state["exp_avg_sq"] = np.zeros_like(w)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = np.zeros_like(w)
-                step = state["step"] = state["step"] + 1.0
-                if decoupled:
-                    if weight_decay != 0:
-                        w *= 1.0 - lr * weight_decay
-                    d = _signed_decayed_grad(g, w, 0.0, group["maximize"])
-                else:
-                    d = _signed_decayed_grad(g, w, weight_decay, group["maximize"])
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                tmp = np.empty_like(w)
-                _lerp_(m, d, 1.0 - beta1, tmp)
-                np.multiply(d, 1.0 - beta2, out=tmp)
-                tmp *= d
-                v *= beta2
-                v += tmp
-                step_size = lr / (1.0 - beta1 ** step)
-                bias_correction2_sqrt = (1.0 - beta2 ** step) ** 0.5
-                if amsgrad:
-                    v_max = state.get("max_exp_avg_sq")
-                    if v_max is None:  # amsgrad switched on after the first step
-                        v_max = state["max_exp_avg_sq"] = np.zeros_like(w)
-                    np.maximum(v_max, v, out=v_max)
-                    v = v_max
-                np.sqrt(v, out=tmp)
-                tmp /= bias_correction2_sqrt
-                tmp += eps
-                np.divide(m, tmp, out=tmp)
-                tmp *= step_size
-                w -= tmp
-        return loss
+    def _hyper(self, group):
+        beta1, beta2 = group["betas"]
+        return (float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                float(group["weight_decay"]), group["amsgrad"], group["maximize"],
+                group["decoupled_weight_decay"])
+
+    def _needs_param(self, hyper):
+        return hyper[4] != 0 and not hyper[7]
+
+    def _init_state(self, group, w):
+        state = {"step": 0.0, "exp_avg": np.zeros_like(w), "exp_avg_sq": np.zeros_like(w)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(w)
+        return state
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled = hyper
+        how = None
+        if decoupled:
+            if weight_decay != 0:
+                how = 1.0 - lr * weight_decay  # the parameter is scaled before the update
+            d = _signed_decayed_grad(g, w, 0.0, maximize)
+        else:
+            d = _signed_decayed_grad(g, w, weight_decay, maximize)
+        m, v = s["exp_avg"], s["exp_avg_sq"]
+        _lerp_(m, d, 1.0 - beta1, out)
+        np.multiply(d, 1.0 - beta2, out=out)
+        out *= d
+        v *= beta2
+        v += out
+        step_size = lr / (1.0 - beta1 ** step)
+        bias_correction2_sqrt = (1.0 - beta2 ** step) ** 0.5
+        if amsgrad:
+            v_max = s.get("max_exp_avg_sq")
+            if v_max is None:  # amsgrad switched on after the first step
+                v_max = s["max_exp_avg_sq"] = np.zeros_like(out)
+            np.maximum(v_max, v, out=v_max)
+            v = v_max
+        # step_size * m / (sqrt(v) / bc2 + eps) with the step size folded into the denominator
+        # (PyTorch's capturable form): one pass fewer than scaling the quotient.
+        np.sqrt(v, out=out)
+        out /= bias_correction2_sqrt * step_size
+        out += eps / step_size
+        np.divide(m, out, out=out)
+        return how
 
 
 class AdamW(Adam):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _check_number
+from .optimizer import _ASSIGN, Optimizer, _check_nonnegative, _check_number
 
 __all__ = ["Ftrl"]
 
@@ -76,40 +76,42 @@ class Ftrl(Optimizer):
                         beta=beta)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one optimization step; see :meth:`Optimizer.step`."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            if not lr > 0:
-                raise ValueError(f"Ftrl: the learning rate must be > 0, got {lr}")
-            power = -float(group["learning_rate_power"])
-            l1 = float(group["l1_regularization_strength"])
-            l2 = float(group["l2_regularization_strength"]) + float(group["beta"]) / (2.0 * lr)
-            shrinkage = float(group["l2_shrinkage_regularization_strength"])
-            for p, w, g in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["accumulator"] = np.full_like(w, group["initial_accumulator_value"])
-                    state["linear"] = np.zeros_like(w)
-                n, z = state["accumulator"], state["linear"]
-                old = _power(n, power)
-                new = np.multiply(g, g)
-                n += new
-                _power(n, power, out=new)
-                z += g
-                if shrinkage != 0:
-                    z += np.multiply(w, 2.0 * shrinkage)
-                np.subtract(new, old, out=old)  # sigma * lr
-                old /= lr
-                old *= w
-                z -= old
-                new /= lr  # the quadratic term
-                new += 2.0 * l2
-                np.clip(z, -l1, l1, out=old)
-                old -= z
-                np.divide(old, new, out=w)
-        return loss
+    def _hyper(self, group):
+        lr = float(group["lr"])
+        if not lr > 0:
+            raise ValueError(f"Ftrl: the learning rate must be > 0, got {lr}")
+        l2 = float(group["l2_regularization_strength"]) + float(group["beta"]) / (2.0 * lr)
+        return (lr, -float(group["learning_rate_power"]),
+                float(group["l1_regularization_strength"]), l2,
+                float(group["l2_shrinkage_regularization_strength"]))
+
+    def _needs_param(self, hyper):
+        return True
+
+    def _init_state(self, group, w):
+        return {"accumulator": np.full_like(w, group["initial_accumulator_value"]),
+                "linear": np.zeros_like(w)}
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        lr, power, l1, l2, shrinkage = hyper
+        n, z = s["accumulator"], s["linear"]
+        old = _power(n, power)
+        np.multiply(g, g, out=out)
+        n += out
+        new = _power(n, power, out=out)
+        z += g
+        if shrinkage != 0:
+            z += np.multiply(w, 2.0 * shrinkage)
+        np.subtract(new, old, out=old)  # sigma * lr
+        old /= lr
+        old *= w
+        z -= old
+        new /= lr  # the quadratic term
+        new += 2.0 * l2
+        np.clip(z, -l1, l1, out=old)
+        old -= z
+        np.divide(old, new, out=out)
+        return _ASSIGN
 
 
 def _power(x, p, out=None):

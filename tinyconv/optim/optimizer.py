@@ -179,18 +179,59 @@ class Optimizer:
             Re-evaluates the model and returns the loss; called with gradients enabled before
             the update. Its result is returned.
         """
+        if type(self)._kernel is Optimizer._kernel:
+            raise NotImplementedError(f"{self._name}: an Optimizer subclass must define step() "
+                                      "(or _hyper, _init_state and _kernel)")
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            hyper = self._hyper(group)
+            params = group["params"]
+            small = [p for p in params if p.data.size <= _FLAT_MAX_SIZE]
+            if len(small) > 1 and self._flat_step(group, hyper, small):
+                if len(small) < len(params):
+                    self._tensor_step(hyper, [p for p in params if p.data.size > _FLAT_MAX_SIZE],
+                                      group)
+            else:
+                self._tensor_step(hyper, params, group)
+        return loss
+
+    # The built-in optimizers define their update as one elementwise kernel, run either on each
+    # parameter's arrays or, for a group's small tensors, once on flat buffers that hold their
+    # gradients and state back to back: a few numpy calls per group instead of a dozen per
+    # tensor (a LeNet has 10 tensors, 6 of them biases of <= 120 numbers, where the per-call
+    # overhead is everything). Tensors larger than _FLAT_MAX_SIZE are updated on their own: for
+    # them the call overhead is negligible and gathering the gradient would be an extra pass.
+    # Both ways give bitwise identical results.
+    def _hyper(self, group):
+        """The group's options as plain floats/bools for :meth:`_kernel`, once per step."""
         raise NotImplementedError
 
-    @staticmethod
-    def _closure_loss(closure):
-        if closure is None:
-            return None
-        with enable_grad():
-            return closure()
+    def _init_state(self, group, w):
+        """A new state dict for a parameter shaped like array ``w`` (arrays and scalars)."""
+        raise NotImplementedError
 
-    def _params_with_grad(self, group):
-        """Yield ``(parameter, its array, its gradient array)`` for parameters with a gradient."""
-        for p in group["params"]:
+    def _needs_param(self, hyper):
+        """Whether :meth:`_kernel` reads the parameter values (e.g. for weight decay)."""
+        return False
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        """Compute one update elementwise.
+
+        ``w`` (parameter, read-only; None unless :meth:`_needs_param`), ``g`` (gradient,
+        read-only), ``s`` (the state arrays, updated in place; new entries may be added) and
+        ``out`` (scratch) all have one shape. ``step`` is the new step count, or None for
+        optimizers without one. Writes the update into ``out`` and returns how to apply it:
+        None for ``w -= out``, a float ``c`` for ``w *= c; w -= out``, or ``_ASSIGN`` for
+        ``w[...] = out``.
+        """
+        raise NotImplementedError
+
+    def _tensor_step(self, hyper, params, group):
+        needs_param = self._needs_param(hyper)
+        for p in params:
             g = p.grad
             if g is None:
                 continue
@@ -199,7 +240,86 @@ class Optimizer:
             if g.shape != w.shape:
                 raise ValueError(f"{self._name}: a parameter of shape {w.shape} has a gradient "
                                  f"of shape {g.shape}")
-            yield p, w, g
+            state = self.state[p]
+            if not state:
+                state.update(self._init_state(group, w))
+            step = None
+            if "step" in state:
+                step = state["step"] = state["step"] + 1.0
+            out = np.empty_like(w)
+            how = self._kernel(hyper, w if needs_param else None, g, state, step, out)
+            _apply(w, out, how)
+
+    def _flat_step(self, group, hyper, params):
+        """Run the kernel once over ``params`` together; False if they do not allow it."""
+        ws, gs = [], []
+        for p in params:
+            g = p.grad
+            if g is None:
+                return False
+            g = g.data if isinstance(g, Tensor) else g
+            w = p.data
+            if not isinstance(g, np.ndarray) or g.shape != w.shape or g.dtype != w.dtype:
+                return False
+            ws.append(w)
+            gs.append(g)
+        flat = self.__dict__.get("_flat_groups", {}).get(id(group))
+        states = [self.state[p] for p in params]
+        if flat is None or not flat.matches(group, params, ws, states):
+            flat = self._adopt(group, params, ws, states)
+            if flat is None:
+                return False
+        np.concatenate(gs, axis=None, out=flat.g)
+        w = None
+        if self._needs_param(hyper):
+            w = flat.param_buffer()
+            np.concatenate(ws, axis=None, out=w)
+        step = None
+        if flat.has_step:
+            step = states[0]["step"] + 1.0
+            for state in states:
+                state["step"] = step
+        n_keys = len(flat.s)
+        how = self._kernel(hyper, w, flat.g, flat.s, step, flat.out)
+        if len(flat.s) != n_keys:
+            flat.share_new_entries()
+        for w, upd in zip(ws, flat.out_views):
+            _apply(w, upd, how)
+        return True
+
+    def _adopt(self, group, params, ws, states):
+        """Build a group's flat buffers from its state (fresh or loaded); None if inconsistent."""
+        dtype = ws[0].dtype
+        if any(w.dtype != dtype for w in ws):
+            return None
+        total = sum(w.size for w in ws)
+        if not any(states):
+            template = np.empty(total, dtype=dtype)
+            init = self._init_state(group, template)
+            arrays = {k: v for k, v in init.items() if isinstance(v, np.ndarray)}
+            scalars = {k: v for k, v in init.items() if not isinstance(v, np.ndarray)}
+            for state in states:
+                state.update(copy.deepcopy(scalars))
+        elif all(states):
+            first = states[0]
+            keys = set(first)
+            arrays = {}
+            for k in keys:
+                if isinstance(first[k], np.ndarray):
+                    parts = [state.get(k) for state in states]
+                    if any(not isinstance(a, np.ndarray) or a.shape != w.shape
+                           for a, w in zip(parts, ws)):
+                        return None
+                    arrays[k] = np.concatenate(parts, axis=None, dtype=dtype)
+            for state in states:
+                if set(state) != keys or any(state[k] != first[k] for k in keys
+                                             if k not in arrays):
+                    return None
+        else:
+            return None
+        flat = _FlatGroup(group, params, ws, states, arrays)
+        self.__dict__.setdefault("_flat_groups", {})[id(group)] = flat
+        return flat
 
     # --------------------------------------------------------------- checkpoint
     def state_dict(self):
@@ -263,9 +383,85 @@ class Optimizer:
             new_groups.append(new)
         self.state = state
         self.param_groups = new_groups
+        self.__dict__.pop("_flat_groups", None)
 
 
 # ---------------------------------------------------------------------------- helpers
+_ASSIGN = "assign"
+_FLAT_MAX_SIZE = 1 << 16
+
+
+def _apply(w, upd, how):
+    if how is None:
+        w -= upd
+    elif how is _ASSIGN:
+        np.copyto(w, upd)
+    else:
+        w *= how
+        w -= upd
+
+
+class _FlatGroup:
+    """A parameter group's gradients, state and update scratch as flat buffers.
+
+    Each parameter's state entries are reshaped views of the flat state arrays, so the
+    per-tensor path (taken on steps where some gradient is missing) and ``state_dict`` see and
+    update the same numbers.
+    """
+
+    def __init__(self, group, params, ws, states, arrays):
+        self.group = group
+        self.params = list(params)
+        self.shapes = [w.shape for w in ws]
+        self.dtype = ws[0].dtype
+        self.bounds = []
+        start = 0
+        for w in ws:
+            self.bounds.append((start, start + w.size))
+            start += w.size
+        self.g = np.empty(start, dtype=self.dtype)
+        self.out = np.empty(start, dtype=self.dtype)
+        self.out_views = self.views_of(self.out)
+        self.w = None
+        self.states = states
+        self.views = [{} for _ in params]
+        self.s = arrays
+        self.share_new_entries()
+        self.has_step = "step" in states[0]
+
+    def views_of(self, flat):
+        return [flat[a:b].reshape(shape) for (a, b), shape in zip(self.bounds, self.shapes)]
+
+    def param_buffer(self):
+        if self.w is None:
+            self.w = np.empty_like(self.g)
+        return self.w
+
+    def share_new_entries(self):
+        for key, flat in self.s.items():
+            if key in self.views[0]:
+                continue
+            for state, views, view in zip(self.states, self.views, self.views_of(flat)):
+                state[key] = views[key] = view
+        self.n_entries = len(self.states[0])
+
+    def matches(self, group, params, ws, states):
+        if group is not self.group or len(params) != len(self.params):
+            return False
+        for p, q, w, shape, state, own, views in zip(params, self.params, ws, self.shapes,
+                                                     states, self.states, self.views):
+            if p is not q or state is not own or w.shape != shape or w.dtype != self.dtype or \
+                    len(state) != self.n_entries:
+                return False
+            for key, view in views.items():
+                if state.get(key) is not view:
+                    return False
+        if self.has_step:
+            step = states[0]["step"]
+            return all(state["step"] == step for state in states)
+        return True
+
+
 def _check_number(name, arg, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: {arg} must be a real number, got {type(value).__name__}")

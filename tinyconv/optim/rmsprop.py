@@ -57,52 +57,49 @@ class RMSprop(Optimizer):
                         weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one optimization step; see :meth:`Optimizer.step`."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            alpha = float(group["alpha"])
-            eps = float(group["eps"])
-            weight_decay = float(group["weight_decay"])
-            momentum = float(group["momentum"])
-            centered = group["centered"]
-            for p, w, g in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["square_avg"] = np.zeros_like(w)
-                    if momentum > 0:
-                        state["momentum_buffer"] = np.zeros_like(w)
-                    if centered:
-                        state["grad_avg"] = np.zeros_like(w)
-                state["step"] += 1.0
-                d = _signed_decayed_grad(g, w, weight_decay, group["maximize"])
-                v = state["square_avg"]
-                tmp = np.multiply(d, 1.0 - alpha)
-                tmp *= d
-                v *= alpha
-                v += tmp
-                if centered:
-                    m = state.get("grad_avg")
-                    if m is None:
-                        m = state["grad_avg"] = np.zeros_like(w)
-                    _lerp_(m, d, 1.0 - alpha, tmp)
-                    np.multiply(m, m, out=tmp)
-                    np.subtract(v, tmp, out=tmp)
-                    np.sqrt(tmp, out=tmp)
-                else:
-                    np.sqrt(v, out=tmp)
-                tmp += eps
-                np.divide(d, tmp, out=tmp)
-                if momentum > 0:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.zeros_like(w)
-                    buf *= momentum
-                    buf += tmp
-                    np.multiply(buf, lr, out=tmp)
-                else:
-                    tmp *= lr
-                w -= tmp
-        return loss
+    def _hyper(self, group):
+        return (float(group["lr"]), float(group["alpha"]), float(group["eps"]),
+                float(group["weight_decay"]), float(group["momentum"]), group["centered"],
+                group["maximize"])
+
+    def _needs_param(self, hyper):
+        return hyper[3] != 0
+
+    def _init_state(self, group, w):
+        state = {"step": 0.0, "square_avg": np.zeros_like(w)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = np.zeros_like(w)
+        if group["centered"]:
+            state["grad_avg"] = np.zeros_like(w)
+        return state
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        lr, alpha, eps, weight_decay, momentum, centered, maximize = hyper
+        d = _signed_decayed_grad(g, w, weight_decay, maximize)
+        v = s["square_avg"]
+        np.multiply(d, 1.0 - alpha, out=out)
+        out *= d
+        v *= alpha
+        v += out
+        if centered:
+            m = s.get("grad_avg")
+            if m is None:
+                m = s["grad_avg"] = np.zeros_like(out)
+            _lerp_(m, d, 1.0 - alpha, out)
+            np.multiply(m, m, out=out)
+            np.subtract(v, out, out=out)
+            np.sqrt(out, out=out)
+        else:
+            np.sqrt(v, out=out)
+        out += eps
+        np.divide(d, out, out=out)
+        if momentum > 0:
+            buf = s.get("momentum_buffer")
+            if buf is None:
+                buf = s["momentum_buffer"] = np.zeros_like(out)
+            buf *= momentum
+            buf += out
+            np.multiply(buf, lr, out=out)
+        else:
+            out *= lr
+        return None

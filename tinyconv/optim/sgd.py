@@ -55,38 +55,36 @@ class SGD(Optimizer):
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Perform one optimization step; see :meth:`Optimizer.step`."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            momentum = float(group["momentum"])
-            dampening = float(group["dampening"])
-            weight_decay = float(group["weight_decay"])
-            nesterov = group["nesterov"]
-            for p, w, g in self._params_with_grad(group):
-                d = _signed_decayed_grad(g, w, weight_decay, group["maximize"])
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.array(d, dtype=w.dtype)
-                    else:
-                        buf *= momentum
-                        if dampening == 0:
-                            buf += d
-                        else:
-                            buf += np.multiply(d, 1.0 - dampening)
-                    if nesterov:
-                        upd = np.multiply(buf, momentum)
-                        upd += d
-                        upd *= lr
-                    else:
-                        upd = np.multiply(buf, lr)
-                elif d is g:
-                    upd = np.multiply(g, lr)
-                else:
-                    upd = d
-                    upd *= lr
-                w -= upd
-        return loss
+    def _hyper(self, group):
+        return (float(group["lr"]), float(group["momentum"]), float(group["dampening"]),
+                float(group["weight_decay"]), group["nesterov"], group["maximize"])
+
+    def _needs_param(self, hyper):
+        return hyper[3] != 0
+
+    def _init_state(self, group, w):
+        return {}  # the momentum buffer is created from the first gradient
+
+    def _kernel(self, hyper, w, g, s, step, out):
+        lr, momentum, dampening, weight_decay, nesterov, maximize = hyper
+        d = _signed_decayed_grad(g, w, weight_decay, maximize)
+        if momentum == 0:
+            np.multiply(d, lr, out=out)
+            return None
+        buf = s.get("momentum_buffer")
+        if buf is None:
+            buf = s["momentum_buffer"] = np.array(d, dtype=out.dtype)
+        else:
+            buf *= momentum
+            if dampening == 0:
+                buf += d
+            else:
+                np.multiply(d, 1.0 - dampening, out=out)
+                buf += out
+        if nesterov:
+            np.multiply(buf, momentum, out=out)
+            out += d
+            out *= lr
+        else:
+            np.multiply(buf, lr, out=out)
+        return None
