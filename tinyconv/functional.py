@@ -24,14 +24,17 @@ __all__ = [
 
 # Activations, losses, normalisation and dropout (nn slice). relu/sigmoid/tanh are re-imported
 # from ops.activation, which adds PyTorch's signatures (inplace=) and input checks.
-from .ops.activation import (elu, gelu, hardtanh, leaky_relu, log_softmax, relu,  # noqa: E402,F811
-                             relu6, sigmoid, silu, softmax, tanh)
+from .ops.activation import (celu, elu, gelu, hardsigmoid, hardswish, hardtanh,  # noqa: E402,F811
+                             leaky_relu, log_softmax, mish, prelu, relu, relu6, rrelu, selu,
+                             sigmoid, silu, softmax, softplus, softsign, tanh, threshold)
 from .ops.dropout import dropout, dropout1d, dropout2d, dropout3d  # noqa: E402
 from .ops.loss import cross_entropy, l1_loss, mse_loss, nll_loss  # noqa: E402
 from .ops.norm import batch_norm  # noqa: E402
 
 __all__ += [
     "elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "relu6", "silu", "softmax",
+    "celu", "hardsigmoid", "hardswish", "mish", "prelu", "rrelu", "selu", "softplus", "softsign",
+    "threshold",
     "dropout", "dropout1d", "dropout2d", "dropout3d", "cross_entropy", "l1_loss", "mse_loss",
     "nll_loss", "batch_norm",
 ]

@@ -4,8 +4,9 @@ import sys as _sys
 
 from .. import functional
 from . import init, utils
-from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU,
-                         Softmax, Tanh)
+from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU,
+                         LogSoftmax, Mish, PReLU, ReLU, ReLU6, RReLU, Sigmoid, SiLU, Softmax,
+                         Softplus, Softsign, Tanh, Threshold)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
@@ -35,7 +36,8 @@ __all__ = [
     "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
     "ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax",
-    "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
+    "LogSoftmax", "PReLU", "RReLU", "SELU", "CELU", "Mish", "Softplus", "Softsign", "Hardsigmoid",
+    "Hardswish", "Threshold", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
 ]
 
 # Normalisation, upsampling, padding and more losses (layers slice).

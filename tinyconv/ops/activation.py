@@ -1,23 +1,40 @@
-"""Activation functions and (log-)softmax, each a Function with its backward.
+"""Activation functions and (log-)softmax, each with its backward.
 
-Gradients at the kinks follow PyTorch: relu'(0) = 0, leaky_relu'(0) = negative_slope,
-hardtanh'(min_val) = hardtanh'(max_val) = 0, elu'(0) = alpha (x <= 0 branch).
-``inplace=True`` is accepted for source compatibility; the result is always a new tensor
-(the autograd graph needs the input), which gives the same values.
+Every elementwise activation runs in compiled code (``csrc/_act.pyx``, vectorised and parallel,
+through :func:`tinyconv._kernels.activation`), forward and backward. One Function,
+:class:`Activation`, carries the kernel's name and parameters; each activation's formula and
+derivative sit side by side in ``csrc/_act_template.h``. The backward reads the forward's input,
+or its output where that is cheaper and exact (relu, sigmoid, tanh). PReLU (a learnable weight)
+and training-mode RReLU (random slopes) have Functions of their own; softmax and log-softmax are
+row reductions in numpy.
+
+Derivatives at the kinks are PyTorch's (2.13): relu'(0) = 0, leaky_relu'(0) = negative_slope,
+prelu'(0) = weight, rrelu'(0) = the slope (eval: (lower + upper) / 2), hardtanh' = relu6' = 0 at
+both bounds, elu'(0) = alpha (the exponential side), hardsigmoid' = 0 at -3 and 3, hardswish'(-3)
+= 0 and hardswish'(3) = 1, threshold' = 0 at x == threshold, softplus' = 1 above its threshold.
+A NaN input gives a NaN output.
+
+``inplace=True`` is accepted for source compatibility; the result is always a new tensor (the
+autograd graph needs the input), with the same values.
 """
 
-import math
 import warnings
 
 import numpy as np
-from numpy.polynomial import chebyshev as _cheb
 
+from .. import _kernels
 from ..autograd import Function
+from ..tensor import default_generator
 from . import basic
 from ._util import check_float
 
-__all__ = ["relu", "relu6", "leaky_relu", "hardtanh", "elu", "gelu", "silu", "sigmoid", "tanh",
-           "softmax", "log_softmax"]
+__all__ = ["relu", "relu6", "leaky_relu", "prelu", "rrelu", "hardtanh", "elu", "selu", "celu",
+           "gelu", "silu", "mish", "sigmoid", "tanh", "softplus", "softsign", "hardsigmoid",
+           "hardswish", "threshold", "softmax", "log_softmax", "normal_cdf"]
+
+# SELU's constants (Klambauer et al. 2017), as in PyTorch.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _number(value, name, op):
@@ -26,148 +43,56 @@ def _number(value, name, op):
     return float(value)
 
 
-# ------------------------------------------------- normal CDF (numpy has no erf/erfc)
-# erfc(z) = t * exp(-z^2 + P(t)) with t = 1 / (1 + z/2), z >= 0: one smooth function P on
-# t in (0, 1], fitted here at import (Chebyshev interpolation of math.erfc, no coefficient
-# tables), evaluated by Horner in the input's own dtype with no branches or masks. Relative
-# error of erfc: ~1e-13 in float64 (degree 22), ~1e-5 in the far float32 tail and ~3e-7 near 0
-# (degree 11). Phi(x) = erfc(-x/sqrt 2)/2 keeps full relative accuracy for very negative x.
-def _log_erfcx_over_t(s):
-    t = (s + 1) / 2  # s in [-1, 1] -> t in [0, 1]
-    if t <= 0:
-        return math.log(1 / (2 * math.sqrt(math.pi)))
-    z = 2 * (1 - t) / t
-    if z < 25:
-        erfcx = math.erfc(z) * math.exp(z * z)
-    else:  # math.erfc underflows: asymptotic series, exact to double here
-        erfcx, term = 1.0, 1.0
-        for k in range(1, 12):
-            term *= -(2 * k - 1) / (2 * z * z)
-            erfcx += term
-        erfcx /= z * math.sqrt(math.pi)
-    return math.log(erfcx) - math.log(t)
-
-
-def _erfc_coefficients(deg):
-    fit = _cheb.chebinterpolate(
-        lambda s: np.frompyfunc(_log_erfcx_over_t, 1, 1)(s).astype(np.float64), deg)
-    # Power basis in y = 2t - 1 in [-1, 1]; Python floats keep float32 arithmetic in float32.
-    return _cheb.cheb2poly(fit).tolist()
-
-
-_ERFC_COEF = {np.dtype(np.float32): _erfc_coefficients(11),
-              np.dtype(np.float64): _erfc_coefficients(22)}
-
-
-def _erfc_nonneg(z):
-    """erfc of a float array with z >= 0 (or nan), in z's dtype."""
-    coef = _ERFC_COEF[z.dtype]
-    with np.errstate(over="ignore", invalid="ignore"):
-        t = 1 / (1 + z * 0.5)
-        y = 2 * t - 1
-        p = np.full_like(t, coef[-1])
-        for a in coef[-2::-1]:
-            p *= y
-            p += a
-        p -= z * z
-        np.exp(p, out=p)
-        p *= t
-    return p
-
-
 def normal_cdf(x):
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 of a float32/float64 array, in its dtype."""
-    half = _erfc_nonneg(np.abs(x) * (1 / math.sqrt(2)))
-    half *= 0.5
-    return np.where(x < 0, half, 1 - half)
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 of a float32/float64 array, in its dtype.
+
+    Computed as erfc(-x / sqrt 2) / 2, so it keeps its relative accuracy in the lower tail.
+    """
+    return _kernels.activation("normal_cdf", x)
 
 
 # ------------------------------------------------------------------------ Functions
-class LeakyRelu(Function):
-    @staticmethod
-    def forward(ctx, x, slope):
-        pos = x > 0
-        ctx.save_for_backward(pos)
-        ctx.slope = slope
-        return np.where(pos, x, x * slope).astype(x.dtype, copy=False)
+class Activation(Function):
+    """An elementwise activation of the compiled kernels: ``kind`` names it (a key of
+    ``tinyconv._act.KINDS``), ``params`` are its (up to three) float parameters."""
 
     @staticmethod
-    def backward(ctx, g):
-        (pos,) = ctx.saved_tensors
-        return np.where(pos, g, g * ctx.slope).astype(g.dtype, copy=False), None
-
-
-class Hardtanh(Function):
-    @staticmethod
-    def forward(ctx, x, lo, hi):
-        ctx.save_for_backward((x > lo) & (x < hi))
-        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+    def forward(ctx, x, kind, params):
+        y = _kernels.activation(kind, x, *params)
+        ctx.kind, ctx.params = kind, params
+        ctx.save_for_backward(y if kind in _kernels.ACTIVATION_FROM_OUTPUT else x)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        (inside,) = ctx.saved_tensors
-        return g * inside, None, None
+        (saved,) = ctx.saved_tensors
+        return _kernels.activation_backward(ctx.kind, g, saved, *ctx.params), None, None
 
 
-class Elu(Function):
+class Prelu(Function):
     @staticmethod
-    def forward(ctx, x, alpha):
-        pos = x > 0
-        neg = alpha * np.expm1(np.minimum(x, 0))  # min: no overflow warnings for large x
-        ctx.save_for_backward(pos, neg)
-        ctx.alpha = alpha
-        return np.where(pos, x, neg).astype(x.dtype, copy=False)
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return _kernels.prelu(x, weight.reshape(-1))
 
     @staticmethod
     def backward(ctx, g):
-        pos, neg = ctx.saved_tensors
-        # d/dx alpha*(e^x - 1) = alpha*e^x = neg + alpha
-        return np.where(pos, g, g * (neg + ctx.alpha)).astype(g.dtype, copy=False), None
+        x, weight = ctx.saved_tensors
+        gx, gw = _kernels.prelu_backward(g, x, weight.reshape(-1), ctx.needs_input_grad[0])
+        return gx, (gw.reshape(weight.shape) if ctx.needs_input_grad[1] else None)
 
 
-_SQRT_2PI = math.sqrt(2 * math.pi)
-_GELU_K = math.sqrt(2 / math.pi)
-
-
-class Gelu(Function):
+class RreluTrain(Function):
     @staticmethod
-    def forward(ctx, x, approximate):
-        ctx.approximate = approximate
-        if approximate == "tanh":
-            ctx.save_for_backward(x, None)
-            t = np.tanh(_GELU_K * (x + 0.044715 * x * x * x))
-            return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
-        cdf = normal_cdf(x)
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+    def forward(ctx, x, u, lower, upper):
+        y, slopes = _kernels.rrelu_train(x, u, lower, upper)
+        ctx.save_for_backward(slopes)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        x, cdf = ctx.saved_tensors
-        if ctx.approximate == "tanh":
-            inner = _GELU_K * (x + 0.044715 * x * x * x)
-            t = np.tanh(inner)
-            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_K * (1 + 3 * 0.044715 * x * x)
-        else:
-            d = x * np.exp(-0.5 * x * x)
-            d *= 1 / _SQRT_2PI
-            d += cdf
-        return (g * d).astype(g.dtype, copy=False), None
-
-
-class Silu(Function):
-    @staticmethod
-    def forward(ctx, x):
-        # sigmoid without overflow: exp of a non-positive number only
-        e = np.exp(-np.abs(x))
-        s = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        ctx.save_for_backward(x, s)
-        return x * s
-
-    @staticmethod
-    def backward(ctx, g):
-        x, s = ctx.saved_tensors
-        return g * (s * (1 + x * (1 - s)))
+        (slopes,) = ctx.saved_tensors
+        return _kernels.activation_backward("mul", g, slopes), None, None, None
 
 
 class Softmax(Function):
@@ -207,39 +132,118 @@ def log_softmax_array(x, dim):
     return z - np.log(np.sum(np.exp(z), axis=dim, keepdims=True))
 
 
+def _apply(op, input, kind, *params):
+    check_float(input, "input", op)
+    return Activation.apply(input, kind, params)
+
+
 # --------------------------------------------------------------------- public API
 def relu(input, inplace=False):
-    """``max(x, 0)``; the gradient at 0 is 0."""
-    check_float(input, "input", "relu")
-    return basic.Relu.apply(input)
+    """``max(x, 0)``, elementwise; relu'(0) = 0.
+
+    Shape: any; the output has the input's shape and dtype (as every activation here).
+    """
+    return _apply("relu", input, "relu")
+
+
+def relu6(input, inplace=False):
+    """``min(max(x, 0), 6)`` (``hardtanh(x, 0, 6)``); the gradient is 0 at 0 and at 6."""
+    return _apply("relu6", input, "hardtanh", 0.0, 6.0)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise."""
-    check_float(input, "input", "leaky_relu")
-    return LeakyRelu.apply(input, _number(negative_slope, "negative_slope", "leaky_relu"))
+    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise; the gradient at 0 is the slope."""
+    slope = _number(negative_slope, "negative_slope", "leaky_relu")
+    return _apply("leaky_relu", input, "leaky_relu", slope)
+
+
+def _prelu_check(input, weight):
+    op = "prelu"
+    check_float(input, "input", op)
+    check_float(weight, "weight", op)
+    if weight.dtype != input.dtype:
+        raise TypeError(f"{op}: input is {input.dtype} but weight is {weight.dtype}")
+    if weight.ndim > 1:
+        raise ValueError(f"{op}: weight must be a scalar or 1-D tensor, got shape "
+                         f"{weight.shape}")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.data.size != 1 and weight.data.size != channels:
+        raise ValueError(f"{op}: weight has {weight.data.size} parameters but the input has "
+                         f"{channels} channels (dim 1 of input {input.shape}; 1 below 2-D), "
+                         f"and there must be 1 parameter or one per channel")
+
+
+def prelu(input, weight):
+    """``x`` for ``x > 0``, ``weight[c] * x`` otherwise, c the channel (dim 1).
+
+    Parameters
+    ----------
+    input : Tensor (N, C, *) (or any shape with a single weight; below 2-D C is 1)
+    weight : Tensor (1,) or (C,) (or 0-D), input's dtype; differentiable
+
+    Returns
+    -------
+    Tensor, input's shape. The gradient at 0 is the weight; the weight's gradient is the sum of
+    ``x * grad`` over the elements with ``x <= 0`` of its channel.
+    """
+    _prelu_check(input, weight)
+    return Prelu.apply(input, weight)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU: ``x`` for ``x > 0``, ``a * x`` otherwise.
+
+    In training, ``a`` is drawn per element from U(lower, upper) with tinyconv's generator
+    (:func:`tinyconv.manual_seed`; the draws differ from PyTorch's) and the gradient is that
+    same ``a`` (also at 0); in evaluation ``a = (lower + upper) / 2`` (leaky_relu).
+    """
+    op = "rrelu"
+    check_float(input, "input", op)
+    lo = _number(lower, "lower", op)
+    hi = _number(upper, "upper", op)
+    if not lo <= hi:
+        raise ValueError(f"{op}: lower bound ({lo}) must be less than or equal to the upper "
+                         f"bound ({hi})")
+    if not training:
+        return Activation.apply(input, "leaky_relu", ((lo + hi) / 2,))
+    u = default_generator.rng.random(input.shape, dtype=input.dtype)
+    return RreluTrain.apply(input, u, lo, hi)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """Clamp to ``[min_val, max_val]``; gradient 1 strictly inside, 0 elsewhere."""
-    check_float(input, "input", "hardtanh")
+    """Clamp to ``[min_val, max_val]``; gradient 1 strictly inside, 0 at the bounds and beyond."""
     lo = _number(min_val, "min_val", "hardtanh")
     hi = _number(max_val, "max_val", "hardtanh")
     if lo > hi:
         raise ValueError(f"hardtanh: min_val ({lo}) cannot be greater than max_val ({hi})")
-    return Hardtanh.apply(input, lo, hi)
+    return _apply("hardtanh", input, "hardtanh", lo, hi)
 
 
-def relu6(input, inplace=False):
-    """``min(max(x, 0), 6)``."""
-    check_float(input, "input", "relu6")
-    return Hardtanh.apply(input, 0.0, 6.0)
+def _elu(op, input, alpha, scale, input_scale):
+    # The kernel computes x <= 0 ? expm1(x * input_scale) * alpha * scale : x * scale, with
+    # the products of the coefficients rounded to the input's dtype as PyTorch does.
+    check_float(input, "input", op)
+    ft = input.dtype.type
+    return Activation.apply(input, "elu", (float(ft(alpha) * ft(scale)), float(ft(scale)),
+                                           float(ft(input_scale))))
 
 
 def elu(input, alpha=1.0, inplace=False):
-    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
-    check_float(input, "input", "elu")
-    return Elu.apply(input, _number(alpha, "alpha", "elu"))
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; elu'(0) = alpha."""
+    return _elu("elu", input, _number(alpha, "alpha", "elu"), 1.0, 1.0)
+
+
+def selu(input, inplace=False):
+    """``scale * elu(x, alpha)`` with SELU's alpha = 1.6732632... and scale = 1.0507009..."""
+    return _elu("selu", input, SELU_ALPHA, SELU_SCALE, 1.0)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """``x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha must not be 0."""
+    a = _number(alpha, "alpha", "celu")
+    if a == 0:
+        raise ValueError("celu: alpha cannot be 0 (celu divides by it)")
+    return _elu("celu", input, a, 1.0, 1.0 / a)
 
 
 def gelu(input, approximate="none"):
@@ -248,24 +252,64 @@ def gelu(input, approximate="none"):
     check_float(input, "input", "gelu")
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(input, approximate)
+    return Activation.apply(input, "gelu" if approximate == "none" else "gelu_tanh", ())
 
 
 def silu(input, inplace=False):
     """``x * sigmoid(x)`` (also called swish)."""
-    check_float(input, "input", "silu")
-    return Silu.apply(input)
+    return _apply("silu", input, "silu")
+
+
+def mish(input, inplace=False):
+    """``x * tanh(softplus(x))``."""
+    return _apply("mish", input, "mish")
 
 
 def sigmoid(input):
-    """``1 / (1 + exp(-x))``, computed without overflow."""
-    check_float(input, "input", "sigmoid")
-    return basic.Sigmoid.apply(input)
+    """``1 / (1 + exp(-x))``, without overflow; the backward uses the output."""
+    return _apply("sigmoid", input, "sigmoid")
 
 
 def tanh(input):
-    check_float(input, "input", "tanh")
-    return basic.Tanh.apply(input)
+    """Hyperbolic tangent; the backward uses the output (``1 - y^2``)."""
+    return _apply("tanh", input, "tanh")
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta x)) / beta``, and ``x`` where ``beta x > threshold``.
+
+    Computed as ``(max(z, 0) + log1p(exp(-|z|))) / beta``, ``z = beta x``: equal to PyTorch's
+    ``log1p(exp(z)) / beta``, but finite when a large threshold lets ``exp(z)`` overflow (where
+    PyTorch returns inf). beta must not be 0.
+    """
+    b = _number(beta, "beta", "softplus")
+    th = _number(threshold, "threshold", "softplus")
+    if b == 0:
+        raise ValueError("softplus: beta cannot be 0 (softplus divides by it)")
+    return _apply("softplus", input, "softplus", b, th)
+
+
+def softsign(input):
+    """``x / (1 + |x|)``."""
+    return _apply("softsign", input, "softsign")
+
+
+def hardsigmoid(input, inplace=False):
+    """``min(max(x + 3, 0), 6) / 6``; the gradient is 1/6 strictly inside (-3, 3), else 0."""
+    return _apply("hardsigmoid", input, "hardsigmoid")
+
+
+def hardswish(input, inplace=False):
+    """``x * min(max(x + 3, 0), 6) / 6``; gradient 0 for x <= -3, ``x/3 + 1/2`` inside, 1 for
+    x >= 3."""
+    return _apply("hardswish", input, "hardswish")
+
+
+def threshold(input, threshold, value, inplace=False):
+    """``x`` where ``x > threshold``, ``value`` elsewhere; the gradient is 0 at the threshold."""
+    th = _number(threshold, "threshold", "threshold")
+    v = _number(value, "value", "threshold")
+    return _apply("threshold", input, "threshold", th, v)
 
 
 def _softmax_dim(op, ndim, dim, stacklevel):

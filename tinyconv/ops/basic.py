@@ -225,48 +225,6 @@ class Clamp(Function):
         return g * ctx.saved_tensors[0], None, None
 
 
-class Relu(Function):
-    @staticmethod
-    def forward(ctx, a):
-        y = np.maximum(a, 0)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * (ctx.saved_tensors[0] > 0)
-
-
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, a):
-        y = np.empty_like(a)
-        pos = a >= 0
-        y[pos] = 1 / (1 + np.exp(-a[pos]))
-        e = np.exp(a[~pos])
-        y[~pos] = e / (1 + e)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y = ctx.saved_tensors[0]
-        return g * y * (1 - y)
-
-
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, a):
-        y = np.tanh(a)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y = ctx.saved_tensors[0]
-        return g * (1 - y * y)
-
-
 def _axes(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
@@ -393,16 +351,24 @@ def clamp(a, min=None, max=None):
     return Clamp.apply(a, min, max)
 
 
+# relu, sigmoid and tanh run in the compiled activation kernels of ops.activation (which
+# imports this module, hence the imports at call time).
 def relu(a):
-    return Relu.apply(a)
+    from .activation import relu
+
+    return relu(a)
 
 
 def sigmoid(a):
-    return Sigmoid.apply(a)
+    from .activation import sigmoid
+
+    return sigmoid(a)
 
 
 def tanh(a):
-    return Tanh.apply(a)
+    from .activation import tanh
+
+    return tanh(a)
 
 
 def sum(a, dim=None, keepdim=False):
