@@ -1,7 +1,10 @@
 """``Optimizer``: the base class of every optimizer, with PyTorch's parameter groups and state.
 
-Subclasses implement ``step``; updates write into each parameter's numpy array in place
-(``p.data``), so every reference to the parameter sees them, and no autograd graph is recorded.
+Subclasses implement ``step`` (as in PyTorch), or, like the built-in optimizers, describe their
+update as one elementwise kernel (``_hyper``, ``_init_state``, ``_kernel``) that the base class
+runs per tensor or on flat buffers (see :meth:`Optimizer.step`). Updates write into each
+parameter's numpy array in place (``p.data``), so every reference to the parameter sees them,
+and no autograd graph is recorded; float32 parameters and state stay float32.
 
 Checkpoints
 -----------
@@ -52,6 +55,10 @@ class Optimizer:
         schedulers change ``group['lr']`` here.
     state : collections.defaultdict
         Per-parameter state, keyed by the parameter tensor itself, e.g. ``state[p]['exp_avg']``.
+        For a group's small tensors these arrays are views into one flat buffer per entry. An
+        array put there by hand (or by ``load_state_dict``) is used: at the next step its values
+        are copied into new flat buffers and the entry becomes a view again (unlike PyTorch,
+        the object put there is then no longer updated).
     """
 
     def __init__(self, params, defaults):
