@@ -4,6 +4,11 @@ OpenMP is detected by compiling and linking a tiny program. Without it the kerne
 single-threaded and a warning says so; ``TINYCONV_REQUIRE_OPENMP=1`` turns that into an error
 (CI sets it). ``TINYCONV_BOUNDSCHECK=1`` builds with Cython's bounds and wraparound checks on, so
 the test suite can be run once against a checked build.
+
+The kernels are compiled for the building machine's instruction set (``-march=native``: AVX2 or
+AVX-512 where the CPU has them; ``pip install .`` builds from source on the machine that runs
+it). ``TINYCONV_ARCH`` picks another ``-march`` value, or ``TINYCONV_ARCH=none`` a portable
+build (for a wheel that will run on other CPUs).
 """
 
 import glob
@@ -58,6 +63,30 @@ def openmp_flags():
     return None
 
 
+def arch_flags():
+    """``-march=...`` for the kernels if the compiler accepts it (see the module docstring)."""
+    arch = os.environ.get("TINYCONV_ARCH", "native").strip()
+    if sys.platform == "win32" or arch in ("", "none"):
+        return []
+    cc = _compiler()
+    if shutil.which(cc) is None:
+        return []
+    flag = f"-march={arch}"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            r = subprocess.run([cc, flag, src, "-o", os.path.join(tmp, "probe")],
+                               capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return []
+    if r.returncode != 0:
+        warnings.warn(f"tinyconv: the C compiler rejects {flag}; building for the generic CPU")
+        return []
+    return [flag]
+
+
 def extensions():
     flags = openmp_flags()
     if flags is None:
@@ -71,7 +100,8 @@ def extensions():
         cflags, lflags = [], []
     else:
         cflags, lflags = flags
-    opt = ["/O2"] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+    opt = (["/O2"] if sys.platform == "win32" else
+           ["-O3", "-fno-math-errno", "-fno-trapping-math"] + arch_flags())
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
               ("TINYCONV_OPENMP", "1" if flags else "0")]
     exts = []
