@@ -1,13 +1,24 @@
 """Convolution and transposed convolution in 1, 2 and 3 spatial dimensions.
 
-Algorithm: im2col + GEMM, done on chunks of images so that the column buffer stays near cache
-size. Every spatial kernel is the 3-D one; 1-D and 2-D inputs are viewed with leading spatial
-dimensions of size 1. With ``x`` of shape (N, C, *S), weight (O, C/G, *k) and column buffer
-``col`` of shape (C*prod(k), nb*L) for a chunk of ``nb`` images with L output positions each::
+Algorithm: im2col + GEMM. Every spatial kernel is the 3-D one; 1-D and 2-D inputs are viewed
+with leading spatial dimensions of size 1. With ``x`` of shape (N, C, *S), weight (O, C/G, *k)
+and ``col_g(x[n])`` the (C/G*prod(k), L) columns of image n's group g::
 
-    out[n, g*Og:(g+1)*Og, :] = weight_g @ col_g        (per group g)
-    grad_weight_g += grad_out_g @ col_g.T
-    grad_col_g     = weight_g.T @ grad_out_g   -> col2im -> grad_input
+    out[n, g*Og:(g+1)*Og, :] = weight_g @ col_g(x[n])
+    grad_weight_g += grad_out[n, g] @ col_g(x[n]).T
+    grad_input[n]  = col2im(weight_g.T @ grad_out[n, g])
+
+Each call takes one of these paths, chosen in forward and kept for backward:
+
+* ``fused`` (the usual one): per image (or per block of small images) on each OpenMP thread,
+  im2col into a cache-sized thread-private buffer and a single-threaded BLAS GEMM on it, in
+  one parallel region (``_kernels.conv_unfold_gemm`` / ``conv_gemm_fold``). Needs numpy's
+  BLAS GEMM to be found and at least one image per thread.
+* ``channelwise``: groups with one input channel each (depthwise) slide each tap directly over
+  the plane (``_kernels.channelwise_conv``); a GEMM with K inner terms is too thin to pay.
+* ``chunked``: im2col of a few images at a time into a ~4 MiB buffer, ``numpy.matmul``, and a
+  layout pass; ``pointwise``: 1x1 kernels as one batched matmul. Used for a batch smaller than
+  the thread count (BLAS's own threads then split the one big GEMM) or without a usable BLAS.
 
 Output size along each spatial dimension (PyTorch's formula)::
 
