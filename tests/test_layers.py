@@ -13,6 +13,7 @@ import pytest
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv import _kernels as K
 from tinyconv import nn
 
 FLOATS = [np.float32, np.float64]
@@ -332,6 +333,32 @@ def test_interpolate_keeps_dtype_and_copies_identity():
     assert x.numpy().max() == 1
     assert F.interpolate(tc.ones(1, 1, 4, dtype=tc.float64), scale_factor=2,
                          mode="linear").dtype == np.float64
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_interpolate_same_result_with_one_and_two_threads(mode):
+    x = _t(rand((4, 8, 33, 30), np.float32, scale=3))
+    g = rand((4, 8, 50, 71), np.float32, seed=1)
+    results = []
+    before = tc.get_num_threads()
+    try:
+        for n in (1, 2):
+            tc.set_num_threads(n)
+            x.grad = None
+            y = F.interpolate(x, size=(50, 71), mode=mode)
+            y.backward(g)
+            results.append((y.numpy().copy(), x.grad.numpy().copy()))
+    finally:
+        tc.set_num_threads(before)
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_interpolate_nearest_keeps_infinities_in_place():
+    x = np.zeros((1, 1, 2, 3), np.float32)
+    x[0, 0, 1, 2] = np.inf
+    y = F.interpolate(tc.tensor(x), scale_factor=2).numpy()
+    assert np.isinf(y).sum() == 4 and not np.isnan(y).any()
 
 
 def test_upsample_falsy_scale_factor_means_not_given_like_torch(torch):
@@ -666,6 +693,15 @@ def _x(*shape, dtype=np.float32):
 
 
 ERRORS = [
+    (lambda: K.resample(np.zeros((1, 3, 1), np.float32), np.array([0, 3])), ValueError,
+     r"resample: i0 holds indices outside \[0, 3\)"),
+    (lambda: K.resample_backward(np.zeros((1, 2, 1), np.float32), 3, np.array([0, -1])),
+     ValueError, r"resample_backward: i0 holds indices outside \[0, 3\)"),
+    (lambda: K.resample(np.zeros((1, 3, 1), np.float32), np.array([0, 1]), np.ones(2),
+                        np.array([1, 2]), np.ones(2)), TypeError,
+     r"resample: array is float32 but w0 is float64"),
+    (lambda: K.resample_backward(np.zeros((1, 2, 1)), 3, np.array([0, 1, 2])), ValueError,
+     r"resample_backward: g has 2 positions along axis 1 but the tables have 3"),
     (lambda: nn.Conv2d(2, 2, 3, padding="half"), ValueError,
      r"Conv2d: padding must be an int, a tuple, 'same', 'valid' or 'full', got 'half'"),
     (lambda: nn.ConvTranspose2d(2, 2, 3, padding="full"), ValueError,

@@ -29,6 +29,7 @@ from . import _parallel
 try:
     from . import _act, _build, _conv, _im2col, _layout, _pool
     from . import _deform
+    from . import _interp
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         f"tinyconv: the compiled kernels could not be imported ({exc}). Build them with "
@@ -1027,3 +1028,56 @@ def rrelu_train(x, u, lower, upper):
         _act.rrelu_forward(x.reshape(-1), u.reshape(-1), y.reshape(-1), lower, upper,
                            _threads(x.size))
     return y, u
+
+
+# --------------------------------------------------------------------------- interpolate
+__all__ += ["resample", "resample_backward"]
+
+
+def _resample_args(op, a, n_in, i0, w0, i1, w1):
+    """Validate the per-output-position tables of a 1-D resampling (see csrc/_interp.pyx)."""
+    n_out = len(i0)
+    i0 = _index_array(op, "i0", i0, (n_out,))
+    i1 = _index_array(op, "i1", i1 if i1 is not None else i0, (n_out,))
+    for name, idx in (("i0", i0), ("i1", i1)):
+        if n_out and (idx.min() < 0 or idx.max() >= n_in):
+            raise ValueError(f"{op}: {name} holds indices outside [0, {n_in})")
+    two = w0 is not None
+    if two:
+        w0 = _float_array(op, "w0", w0, 1)
+        w1 = _float_array(op, "w1", w1, 1)
+        for name, w in (("w0", w0), ("w1", w1)):
+            _same_dtype(op, a, w, ("array", name))
+            if w.shape != (n_out,):
+                raise ValueError(f"{op}: {name} has shape {w.shape} but ({n_out},) was expected")
+    else:
+        w0 = w1 = np.zeros(n_out, a.dtype)
+    return i0, w0, i1, w1, two
+
+
+def resample(x, i0, w0=None, i1=None, w1=None):
+    """Resample axis 1 of x (A, n_in, B): ``y[:, o] = w0[o] x[:, i0[o]] + w1[o] x[:, i1[o]]``.
+
+    Without weights it is the gather ``y[:, o] = x[:, i0[o]]`` (nearest). Returns (A, n_out, B).
+    """
+    op = "resample"
+    x = _float_array(op, "x", x, 3)
+    i0, w0, i1, w1, two = _resample_args(op, x, x.shape[1], i0, w0, i1, w1)
+    y = np.empty((x.shape[0], len(i0), x.shape[2]), x.dtype)
+    if y.size:
+        _interp.resample(x, y, i0, w0, i1, w1, two, _threads(y.size))
+    return y
+
+
+def resample_backward(g, n_in, i0, w0=None, i1=None, w1=None):
+    """The adjoint of :func:`resample`: g (A, n_out, B) -> (A, n_in, B), sums exact per index."""
+    op = "resample_backward"
+    g = _float_array(op, "g", g, 3)
+    if g.shape[1] != len(i0):
+        raise ValueError(f"{op}: g has {g.shape[1]} positions along axis 1 but the tables have "
+                         f"{len(i0)}")
+    i0, w0, i1, w1, two = _resample_args(op, g, n_in, i0, w0, i1, w1)
+    gx = np.zeros((g.shape[0], n_in, g.shape[2]), g.dtype)
+    if g.size:
+        _interp.resample_backward(g, gx, i0, w0, i1, w1, two, _threads(g.size))
+    return gx

@@ -3,8 +3,9 @@
 Output size per spatial dimension: ``size`` when given, else ``floor(in * scale_factor)``.
 
 Every mode is separable, so the op is a sequence of 1-D resamplings, one per resized dimension,
-each ``y[o] = sum_k w_k[o] * x[i_k[o]]`` (a gather); its backward scatters ``g * w_k`` back onto
-``i_k`` (exact sums, with ``np.add.reduceat`` since the indices never decrease). With ``scale``
+each ``y[o] = w0[o] * x[i0[o]] + w1[o] * x[i1[o]]`` (a gather; 'nearest' copies ``x[i0[o]]``),
+run by the compiled kernel ``_interp.resample``; its backward scatters ``g * w_k`` back onto
+``i_k`` in a fixed order (exact sums, independent of the thread count). With ``scale``
 the coordinate ratio of a dimension -- ``1 / scale_factor`` when ``scale_factor`` was given and
 ``recompute_scale_factor`` is not set, else ``in / out`` -- PyTorch's rules are:
 
@@ -34,6 +35,7 @@ import math
 
 import numpy as np
 
+from .. import _kernels as K
 from ..autograd import Function
 from ._util import check_float
 from .pool import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
@@ -83,27 +85,9 @@ def _linear_map(n_in, n_out, scale_factor, align_corners, dtype):
 
 
 # -------------------------------------------------------------------------- Function
-def _along(w, axis, ndim):
-    """Weights (out,) shaped to broadcast along ``axis`` of an ``ndim``-D array."""
-    shape = [1] * ndim
-    shape[axis] = -1
-    return w.reshape(shape)
-
-
-def _scatter(values, idx, n, axis):
-    """``out[..., idx[o], ...] += values[..., o, ...]`` along ``axis``; ``out`` has size ``n``."""
-    shape = list(values.shape)
-    shape[axis] = n
-    out = np.zeros(shape, dtype=values.dtype)
-    if idx.size and np.all(idx[1:] >= idx[:-1]):
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-        sums = np.add.reduceat(values, starts, axis=axis)
-        where = [slice(None)] * values.ndim
-        where[axis] = idx[starts]
-        out[tuple(where)] = sums
-    else:  # not produced by the rules above; kept exact for any index map
-        np.add.at(np.moveaxis(out, axis, 0), idx, np.moveaxis(values, axis, 0))
-    return out
+def _as3(a, axis):
+    """View ``a`` as (before, a.shape[axis], after) for the 1-D resampling kernel."""
+    return a.reshape(int(np.prod(a.shape[:axis])), a.shape[axis], -1)
 
 
 class Interpolate(Function):
@@ -113,26 +97,16 @@ class Interpolate(Function):
         ctx.maps = maps
         y = x
         for axis, _, idxs, ws in maps:
-            parts = []
-            for idx, w in zip(idxs, ws):
-                part = np.take(y, idx, axis=axis)
-                if w is not None:
-                    part *= _along(w, axis, y.ndim)
-                parts.append(part)
-            y = parts[0]
-            for p in parts[1:]:
-                y += p
+            shape = y.shape[:axis] + (len(idxs[0]),) + y.shape[axis + 1:]
+            y = K.resample(_as3(y, axis), idxs[0], ws[0], idxs[-1], ws[-1]).reshape(shape)
         return y if y is not x else x.copy()
 
     @staticmethod
     def backward(ctx, g):
         for axis, n, idxs, ws in reversed(ctx.maps):
-            total = None
-            for idx, w in zip(idxs, ws):
-                v = g * _along(w, axis, g.ndim) if w is not None else g
-                part = _scatter(v, idx, n, axis)
-                total = part if total is None else total + part
-            g = total
+            shape = g.shape[:axis] + (n,) + g.shape[axis + 1:]
+            g = K.resample_backward(_as3(g, axis), n, idxs[0], ws[0], idxs[-1],
+                                    ws[-1]).reshape(shape)
         return g, None
 
 
