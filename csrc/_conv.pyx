@@ -495,3 +495,32 @@ def channelwise_backward(const real[:, :, :, :, ::1] x, const real[:, ::1] w,
                                              tab + TAB * tap, H, W, oH, oW, sd, sh, sw)
                     gwb[o * K + tap] = <real>acc
     free(tab)
+
+
+# ----------------------------------------------------------------------------- plain GEMM
+# C = op(A) @ op(B) with the rows of C split into one slab per OpenMP thread, each a
+# single-threaded BLAS call. Used by linear layers so that BLAS never runs its own thread pool
+# next to tinyconv's OpenMP team (DESIGN.md section 3) and small products stay on one thread.
+
+
+def gemm_rows(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c, bint ta, bint tb,
+              real beta, int nthreads):
+    """c = op(a) @ op(b) + beta*c, op = transpose when ta / tb. Shapes pre-validated."""
+    cdef Py_ssize_t M = c.shape[0], N = c.shape[1]
+    cdef Py_ssize_t K = a.shape[0] if ta else a.shape[1]
+    cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1]
+    cdef Py_ssize_t t, m0, m1, step
+    cdef const real* ab = &a[0, 0]
+    cdef const real* bb = &b[0, 0]
+    cdef real* cb = &c[0, 0]
+    if nthreads < 1:
+        nthreads = 1
+    step = (M + nthreads - 1) // nthreads
+    with nogil, parallel(num_threads=nthreads):
+        for t in prange(nthreads, schedule='static'):
+            m0 = t * step
+            m1 = imin(m0 + step, M)
+            if m1 > m0:
+                # rows m0..m1 of op(a): a[m0:m1, :] or, transposed, columns m0..m1 of a
+                gemm(ta, tb, m1 - m0, N, K, ab + (m0 if ta else m0 * lda), lda, bb, ldb, beta,
+                     cb + m0 * N, N)

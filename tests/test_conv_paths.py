@@ -177,3 +177,28 @@ def test_backward_uses_the_forward_path(wshape):
     for gx, gw in grads[:2]:
         np.testing.assert_allclose(gx, grads[2][0], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gw, grads[2][1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("threaded", [False, True])
+def test_gemm_matches_numpy(monkeypatch, dtype, ta, tb, threaded):
+    if threaded:
+        monkeypatch.setattr(K, "GEMM_PARALLEL_MIN", 0)
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((7, 5) if ta else (5, 7)).astype(dtype)
+    b = rng.standard_normal((9, 7) if tb else (7, 9)).astype(dtype)
+    ref = (a.T if ta else a) @ (b.T if tb else b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(K.gemm(a, b, ta, tb), ref, rtol=tol, atol=tol)
+    out = np.ones((5, 9), dtype)
+    K.gemm(a, b, ta, tb, out=out, beta=2.0)
+    np.testing.assert_allclose(out, ref + 2, rtol=tol, atol=tol)
+
+
+def test_gemm_errors():
+    with pytest.raises(ValueError, match=r"gemm: op\(a\) is \(2, 3\) and op\(b\) is \(4, 5\)"):
+        K.gemm(np.zeros((2, 3)), np.zeros((4, 5)))
+    with pytest.raises(TypeError, match="gemm: a is float32 but b is float64"):
+        K.gemm(np.zeros((2, 3), np.float32), np.zeros((3, 5)))
+    assert K.gemm(np.zeros((2, 0)), np.zeros((0, 3))).tolist() == [[0.0] * 3] * 2

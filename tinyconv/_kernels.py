@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 __all__ = [
     "PARALLEL_MIN_WORK", "openmp_enabled", "version", "conv_out_size",
     "im2col", "col2im", "fused_conv_available", "conv_unfold_gemm", "conv_gemm_fold",
-    "channelwise_conv", "channelwise_conv_backward",
+    "channelwise_conv", "channelwise_conv_backward", "gemm",
     "cols_to_nchw", "nchw_to_cols", "bias_grad",
     "max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward",
     "adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
@@ -477,6 +477,56 @@ def channelwise_conv_backward(x, w, gy, kernel, stride, padding, dilation, out_s
         if need_w:
             gw[...] = 0
     return gx, gw
+
+
+#: Multiply-adds below which a GEMM runs on one thread (DESIGN.md: threads hurt below ~128^3).
+GEMM_PARALLEL_MIN = 1 << 21
+
+
+def gemm(a, b, trans_a=False, trans_b=False, out=None, beta=0.0):
+    """``op(a) @ op(b) (+ beta*out)`` for 2-D float arrays, ``op`` transposing when asked.
+
+    Runs numpy's BLAS single-threaded on each of tinyconv's threads, one slab of output rows
+    each (one thread for small products), so BLAS's own thread pool is never used. Falls back
+    to ``numpy.matmul`` when the BLAS GEMM was not found.
+    """
+    op = "gemm"
+    a = _float_array(op, "a", a, 2)
+    b = _float_array(op, "b", b, 2)
+    _same_dtype(op, a, b, ("a", "b"))
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    k2, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if k != k2:
+        raise ValueError(f"{op}: op(a) is {(m, k)} and op(b) is {(k2, n)}: inner sizes differ")
+    if out is None:
+        out = np.empty((m, n), a.dtype)
+        beta = 0.0
+    elif out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"{op}: out must be a C-contiguous {a.dtype} array of shape {(m, n)}")
+    if not _conv.has_gemm():
+        r = np.matmul(a.T if trans_a else a, b.T if trans_b else b)
+        if beta:
+            out *= beta
+            out += r
+        else:
+            out[...] = r
+        return out
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        if beta:
+            out *= beta
+        else:
+            out[...] = 0
+        return out
+    work = m * n * k
+    threads = 1 if work < GEMM_PARALLEL_MIN else min(_parallel.get_num_threads(), m)
+    before = _blas_one_thread()
+    try:
+        _conv.gemm_rows(a, b, out, bool(trans_a), bool(trans_b), beta, threads)
+    finally:
+        _blas_restore(before)
+    return out
 
 
 # ----------------------------------------------------------------------------- GEMM layout

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import _kernels as K
 from ..autograd import Function
 from ._util import check_float
 
@@ -12,9 +13,12 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         x2 = x.reshape(-1, x.shape[-1])
-        y = x2 @ weight.T
         if bias is not None:
-            y += bias
+            y = np.empty((x2.shape[0], weight.shape[0]), x.dtype)
+            y[...] = bias
+            K.gemm(x2, weight, trans_b=True, out=y, beta=1.0)
+        else:
+            y = K.gemm(x2, weight, trans_b=True)
         ctx.save_for_backward(x2, weight)
         ctx.x_shape = x.shape
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -24,8 +28,8 @@ class Linear(Function):
         x2, weight = ctx.saved_tensors
         g2 = g.reshape(-1, weight.shape[0])
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = (g2 @ weight).reshape(ctx.x_shape) if need_x else None
-        gw = g2.T @ x2 if need_w else None
+        gx = K.gemm(g2, weight).reshape(ctx.x_shape) if need_x else None
+        gw = K.gemm(g2, x2, trans_a=True) if need_w else None
         gb = g2.sum(axis=0, dtype=np.float64).astype(g.dtype) if need_b else None
         return gx, gw, gb
 
