@@ -1,8 +1,8 @@
 """Thin, memory-safe wrappers around tinyconv's compiled kernels.
 
 This is the only module that imports the compiled extensions (``tinyconv._im2col``,
-``tinyconv._pool``, ``tinyconv._layout``, ``tinyconv._build``). Every wrapper takes and returns
-numpy arrays and does the things the ``nogil`` kernels cannot:
+``tinyconv._pool``, ``tinyconv._layout``, ``tinyconv._act``, ``tinyconv._build``, ...). Every
+wrapper takes and returns numpy arrays and does the things the ``nogil`` kernels cannot:
 
 * checks that float arrays are float32 or float64 (``TypeError`` naming the op otherwise) and
   that index arrays are integers;
