@@ -22,12 +22,17 @@
 #include <stdint.h>
 #include <string.h>
 
+/* (Predefine TC_CLONES as empty to compile one variant only, e.g. to test the baseline loops.) */
+#ifndef TC_CLONES
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
     defined(__linux__)
 #define TC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define TC_CLONED 1
 #else
 #define TC_CLONES
+#define TC_CLONED 0
+#endif
+#else
 #define TC_CLONED 0
 #endif
 
