@@ -18,6 +18,7 @@ from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad
 from .ops.basic import (argmax, cat, exp, flatten, log, matmul, max, mean, min, permute,  # noqa
                         reshape, sqrt, stack, sum, transpose, where)
 from .ops.pad import pad  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .tensor import (Tensor, arange, default_generator, float32, float64, from_numpy,  # noqa
                      full, int64, manual_seed, ones, ones_like, rand, randint, randn, tensor,
                      zeros, zeros_like)
@@ -27,6 +28,8 @@ from . import optim  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 # tinyconv.summary is the function; the module's helpers: from tinyconv.summary import ...
 from .summary import num_parameters, same_padding, summary  # noqa: E402
+# the training loop (tinyconv.train is the module; python -m tinyconv train the command line)
+from .train import Trainer, evaluate, fit  # noqa: E402
 
 __version__ = "0.1.0"
 del _sys
