@@ -194,6 +194,11 @@ def test_loader_batches_cover_the_data_once_with_one_gather_each():
     np.testing.assert_array_equal(labels[order], y[ref])
     assert not np.array_equal(labels, y)  # shuffled
 
+    ds.batches = 0
+    sub_batches = list(DataLoader(Subset(ds, np.arange(0, 23, 2)), batch_size=4))
+    assert ds.batches == 3 and ds.items == 0  # a subset asks its parent for whole batches
+    np.testing.assert_array_equal(sub_batches[1][1].numpy(), y[8:16:2])
+
     dropped = DataLoader(ds, batch_size=5, drop_last=True)
     assert len(dropped) == 4 and [len(b[0]) for b in dropped] == [5] * 4
     plain = list(DataLoader(ds, batch_size=10))
@@ -446,6 +451,7 @@ def test_mnist_reader_synthetic(tmp_path, gz):
         assert ds.data.shape == (len(images), 1, 28, 28) and ds.data.dtype == np.uint8
         assert ds.targets.dtype == np.int64
         np.testing.assert_array_equal(ds.data[:, 0], images)
+        assert ds.data.flags.writeable
         np.testing.assert_array_equal(ds.targets, labels)
         img, lbl = ds[3]
         np.testing.assert_array_equal(img, images[3][None])
@@ -494,6 +500,7 @@ def test_cifar_reader_from_folder_and_from_tar(tmp_path):
     archive = tmp_path / "cifar-10-binary.tar.gz"
     content = write_cifar_tar(archive)
     from_tar = CIFAR10(tmp_path, train=True)
+    assert from_tar.data.flags.c_contiguous and from_tar.data.flags.writeable
     assert from_tar.data.shape == (20, 3, 32, 32) and from_tar.targets.dtype == np.int64
     np.testing.assert_array_equal(from_tar.data[:4], content["data_batch_1.bin"][0])
     np.testing.assert_array_equal(from_tar.targets[16:],

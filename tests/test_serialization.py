@@ -5,7 +5,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 from collections import OrderedDict
 
 import numpy as np
@@ -262,12 +261,10 @@ def test_file_permissions_follow_the_umask(tmp_path):
     assert (os.stat(tmp_path / "c").st_mode & 0o777) == 0o644
 
 
-def test_overwrite_many_times_is_fast_and_consistent(tmp_path):
+def test_overwrite_many_times(tmp_path):
     p = tmp_path / "c"
     w = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
-    t0 = time.perf_counter()
     for i in range(5):
         tc.save({"i": i, "w": w + i}, p)
-    assert time.perf_counter() - t0 < 30
     back = tc.load(p)
     assert back["i"] == 4 and np.array_equal(back["w"], w + 4)

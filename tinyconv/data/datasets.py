@@ -54,7 +54,8 @@ def read_idx(path):
     if len(raw) != expected:
         raise ValueError(f"read_idx: {path} holds {len(raw)} bytes but its header {dims} needs "
                          f"{expected}: the file is truncated or corrupt")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    # A bytearray, so that the array is writable like any other (one copy, ~10 ms for MNIST).
+    return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _check_labels(labels, n_classes, source, dataset):
@@ -168,12 +169,18 @@ class CIFAR10(ArrayDataset):
         root = os.fspath(root)
         self.root, self.train = root, bool(train)
         names = [f"data_batch_{i}.bin" for i in range(1, 6)] if self.train else ["test_batch.bin"]
-        raws = self._locate(root, names, download)
-        parts = [self._records(raw, src) for src, raw in raws]
-        rows = np.concatenate(parts)
-        self.targets = rows[:, 0].astype(np.int64)
-        _check_labels(self.targets, 10, root, self.name)
-        self.data = rows[:, 1:].reshape(-1, 3, 32, 32)
+        parts = [(src, self._records(raw, src))
+                 for src, raw in self._locate(root, names, download)]
+        n = sum(len(rows) for _, rows in parts)
+        # Filled part by part: contiguous images without a concatenated copy of the records.
+        self.data = np.empty((n, 3, 32, 32), dtype=np.uint8)
+        self.targets = np.empty(n, dtype=np.int64)
+        start = 0
+        for src, rows in parts:
+            _check_labels(rows[:, 0], 10, src, self.name)
+            self.targets[start:start + len(rows)] = rows[:, 0]
+            self.data[start:start + len(rows)] = rows[:, 1:].reshape(-1, 3, 32, 32)
+            start += len(rows)
 
     def _locate(self, root, names, download):
         if os.path.isfile(root) and root.endswith((".tar.gz", ".tgz")):
