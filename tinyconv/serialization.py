@@ -57,6 +57,9 @@ class _Encoder:
         return key
 
     def encode(self, obj, path=()):
+        if isinstance(obj, np.generic) and obj.dtype.kind in "biufc":
+            # Before the Python types: np.float64 is a float subclass, and must stay np.float64.
+            return {"$t": "scalar", "k": self.array(np.asarray(obj), path)}
         if obj is None or isinstance(obj, (bool, str)):
             return obj
         if isinstance(obj, int):  # bool handled above
@@ -67,8 +70,6 @@ class _Encoder:
             return {"$t": "array", "k": self.array(obj.data, path)}
         if isinstance(obj, np.ndarray):
             return {"$t": "array", "k": self.array(obj, path)}
-        if isinstance(obj, np.generic):
-            return {"$t": "scalar", "k": self.array(np.asarray(obj), path)}
         if isinstance(obj, (dict, list, tuple)):
             if id(obj) in self._active:
                 raise ValueError(f"save: {_where(path)} contains itself; cannot store a cycle")
