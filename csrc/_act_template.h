@@ -1,6 +1,6 @@
 /* The activations, written once for a floating type T; TC(name) gives the name its type suffix.
  * Included twice by _act.h (no include guard on purpose). Needs T's primitives TC(abs),
- * TC(exp), TC(expm1), TC(log1p01), TC(tanh), TC(normal_cdf).
+ * TC(exp), TC(expm1), TC(log1p01), TC(tanh), TC(normal_cdf), TC(normal_cdf_gauss).
  *
  * Each activation is a forward and a backward side by side, with PyTorch's formula and its
  * choice of derivative at the kinks (ATen's CPU kernels, torch 2.13). Every function is
@@ -37,13 +37,22 @@ TC_INLINE T TC(elu_grad)(T g, T x, T negcoef, T poscoef, T negiptcoef)
     return x <= 0 ? g * negiptcoef * negcoef * TC(exp)(x * negiptcoef) : g * poscoef;
 }
 
-/* normal CDF Phi and its derivative, the density phi = exp(-x^2/2) / sqrt(2 pi). */
-TC_INLINE T TC(normal_pdf)(T x) { return TC(exp)((T)-0.5 * x * x) * (T)0.398942280401432678; }
-TC_INLINE T TC(normal_cdf_grad)(T g, T x) { return g * TC(normal_pdf)(x); }
+/* normal CDF Phi and its derivative, the density phi = exp(-x^2/2) / sqrt(2 pi).
+   (normal_cdf_gauss need not return NaN for NaN x; gelu gets NaN from its factor x.) */
+TC_INLINE T TC(normal_cdf_grad)(T g, T x)
+{
+    T gauss;
+    TC(normal_cdf_gauss)(x, &gauss);
+    return x == x ? g * (gauss * (T)0.398942280401432678) : x;
+}
 
 /* gelu: x Phi(x); gelu' = Phi(x) + x phi(x). */
 TC_INLINE T TC(gelu)(T x) { return x * TC(normal_cdf)(x); }
-TC_INLINE T TC(gelu_grad)(T g, T x) { return g * (TC(normal_cdf)(x) + x * TC(normal_pdf)(x)); }
+TC_INLINE T TC(gelu_grad)(T g, T x)
+{
+    T gauss, cdf = TC(normal_cdf_gauss)(x, &gauss);
+    return g * (cdf + x * (gauss * (T)0.398942280401432678));
+}
 
 /* sigmoid: 1 / (1 + exp(-x)) (0 and 1 at -inf and inf, no overflow trouble); sigmoid' from y. */
 TC_INLINE T TC(sigmoid)(T x) { return (T)1 / ((T)1 + TC(exp)(-x)); }
