@@ -1,11 +1,12 @@
 /* Elementwise activation kernels, included by csrc/_act.pyx (which runs them in parallel).
  *
  * Why C and not Cython: the loops must be vectorised to keep up with PyTorch (whose kernels
- * use AVX-512 with SLEEF), but tinyconv is built for the baseline x86-64 (SSE2), where a
+ * use AVX-512 with SLEEF), but a portable build targets the baseline x86-64 (SSE2), where a
  * vectorised sigmoid measured 11 ms on 4M floats against 2.0 ms with AVX-512 (the copy alone
  * takes 1.5 ms). GCC's target_clones compiles each loop for AVX-512, AVX2+FMA and the
  * baseline and picks one when the module is loaded, so one binary runs everywhere at the
- * speed of the machine it runs on. Cython cannot attach that attribute to a function.
+ * speed of the machine it runs on (with -march=native the baseline clone is native code).
+ * Cython cannot attach that attribute to a function.
  *
  * libm's expf/tanhf/erff are calls that stop vectorisation (the vector versions in glibc's
  * libmvec need -ffast-math, which would also break NaN handling), so the float32 path has its
