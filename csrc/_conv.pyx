@@ -95,6 +95,22 @@ cdef inline void _im2col_rows(const real* xp, real* dst, const Py_ssize_t* e,
     cdef Py_ssize_t oh = r0 - od * oH       # (od, oh) follow r without a division per row
     cdef const real* src
     cdef real* o = dst
+    if sw == 1 and w0 == 0 and w1 == oW:
+        # every column reads inside the input (no horizontal padding): plain row copies, the
+        # common case of small maps, where the general loop's edge handling costs more
+        for r in range(r0, r1):
+            if od < d0 or od >= d1 or oh < h0 or oh >= h1:
+                zero_fill(o, oW)
+            else:
+                src = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + offw
+                for q in range(oW):
+                    o[q] = src[q]
+            o += oW
+            oh += 1
+            if oh == oH:
+                oh = 0
+                od += 1
+        return
     for r in range(r0, r1):
         if nw <= 0 or od < d0 or od >= d1 or oh < h0 or oh >= h1:
             zero_fill(o, oW)
