@@ -10,7 +10,7 @@
 #
 # Time on the project's 2-core machine (shared with other jobs): 10-25 s per MNIST epoch
 # (60,000 images), about 3 minutes for the default 10 epochs, which reach 99.3-99.4 % test
-# accuracy (README, "Training"); the digits fallback takes about 10 seconds.
+# accuracy (README, "Training"); the digits fallback takes 10-30 seconds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
