@@ -256,7 +256,7 @@ if _GEMM is not None:
     _conv.set_gemm(*_GEMM)
 
 #: Bytes of column buffer per thread: one slice of one image's columns, sized to stay in L2.
-CONV_CHUNK_BYTES = 1 << 19
+CONV_CHUNK_BYTES = 1 << 21
 #: Images whose whole column matrix is smaller than this are batched into one GEMM per thread,
 #: up to CONV_BLOCK_MAX_L output positions per GEMM (a one-image GEMM with L ~ 100 columns runs
 #: far below BLAS's peak).
@@ -388,21 +388,25 @@ def conv_gemm_fold(u, a, gy, groups, kernel, stride, padding, dilation, out_spat
                          f"out_spatial {o} need {expected}")
     gu = np.empty(uu.shape, uu.dtype) if need_u else None
     nt = max(threads, 1)
-    ga = np.zeros((nt,) + a.shape, a.dtype) if need_a else None
+    # per thread and group, the weight gradient transposed: (Kd, M) (see csrc/_conv.pyx)
+    ga = np.zeros((nt, groups, a.shape[1], a.shape[0] // groups), a.dtype) if need_a else None
     if gy.size and uu.size and (need_u or need_a):
         stand_in = np.empty((1, 1, 1, 1, 1), uu.dtype)
         before = _blas_one_thread()
         try:
             _conv.gemm_fold(uu if need_a else gu, a, gy,
                             gu if need_u else stand_in,
-                            ga if need_a else stand_in.reshape(1, 1, 1),
+                            ga.reshape(nt, -1, a.shape[0] // groups) if need_a
+                            else stand_in.reshape(1, 1, 1),
                             bool(need_u), bool(need_a), *k, *s, *p, *d, *o, groups, rows, blk,
                             nt)
         finally:
             _blas_restore(before)
     elif need_u:
         gu[...] = 0
-    return gu, (ga.sum(axis=0) if need_a else None)
+    if need_a:
+        ga = np.ascontiguousarray(ga.sum(axis=0).transpose(0, 2, 1)).reshape(a.shape)
+    return gu, ga
 
 
 def _channelwise_args(op, x, w, kernel, stride, padding, dilation, out_spatial):
