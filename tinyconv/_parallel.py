@@ -137,6 +137,10 @@ def show_config():
     print(f"  OpenMP:       {'on' if _kernels.openmp_enabled() else 'OFF (single-threaded build)'}")
     print(f"  threads:      {get_num_threads()} (cores available: {_default_cores()})")
     print(f"  BLAS:         {blas_info()}")
+    gemm = ("numpy's OpenBLAS cblas_?gemm, one thread per OpenMP thread"
+            if _kernels.fused_conv_available() else
+            "not found: convolutions use batch-chunked im2col + numpy.matmul")
+    print(f"  conv GEMM:    {gemm}")
     print(f"  numpy:        {np.__version__}")
 
 
