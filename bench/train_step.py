@@ -19,7 +19,7 @@ This module holds
 Run alone::
 
     python bench/train_step.py --check                   # definitions match, all models
-    python bench/train_step.py --profile lenet5 [--batch 64] [--threads 2] [--steps 20]
+    python bench/train_step.py --profile lenet5 [--batch 64] [--threads 2] [--steps 20] [--torch]
     python bench/train_step.py --memory tinyconv lenet5 64 2     # one probe (JSON on stdout)
 
 It imports neither library at module level: run.py decides the import order (see README).
@@ -28,6 +28,7 @@ It imports neither library at module level: run.py decides the import order (see
 import argparse
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -475,21 +476,40 @@ def _shape_of(a):
     return tuple(a.shape) if hasattr(a, "shape") else None
 
 
-def profile_tinyconv(name, batch, threads, steps=20, warmup=3, top=15):
+def _fmt_shape(shape):
+    return "x".join(map(str, shape)) if shape else "-"
+
+
+def _op_flops(op, args, out):
+    """Forward FLOPs of a convolution or linear op from its arrays (None for other ops)."""
+    if len(args) < 2 or not hasattr(args[1], "ndim") or not hasattr(out, "shape"):
+        return None
+    w = args[1]
+    if op.startswith("Conv") and w.ndim >= 3 and "Transpose" not in op:
+        return 2 * math.prod(out.shape) * math.prod(w.shape[1:])
+    if op == "Linear" and w.ndim == 2:
+        return 2 * math.prod(out.shape) * w.shape[1]
+    return None
+
+
+def profile_tinyconv(name, batch, threads, steps=20, warmup=3, top=20):
     """Time each op's forward and backward inside tinyconv training steps; print a table.
 
     Wraps ``forward`` and ``backward`` of every ``tinyconv.autograd.Function`` subclass with a
-    timer (keyed by op class and output shape), times the optimizer step separately, and
-    reports what is left (module calls, autograd engine, Python) as "other".
+    timer, keyed by op class, input shape, weight shape and output shape; times the optimizer
+    step separately; reports what is left (module calls, autograd engine, Python) as "other".
+    GFLOP/s for convolutions and linear layers: forward 2*out*(Cin/g*prod(k)), backward that
+    times the number of gradients computed among input and weight (bias not counted).
     """
     import tinyconv
     tinyconv.set_num_threads(threads)
     acc = defaultdict(float)
-    calls = defaultdict(int)
+    flops = {}
     originals = []
 
     def wrap(cls, kind):
         fn = cls.__dict__[kind].__func__
+        op = cls.__name__
 
         def timed(ctx, *args):
             t0 = time.perf_counter()
@@ -497,12 +517,19 @@ def profile_tinyconv(name, batch, threads, steps=20, warmup=3, top=15):
             dt = time.perf_counter() - t0
             if kind == "forward":
                 o = out[0] if isinstance(out, tuple) else out
-                ctx._bench_key = (cls.__name__, _shape_of(o))
-                key = ctx._bench_key
+                arrays = [a for a in args if hasattr(a, "shape")]
+                ctx._bench_key = key = (op, tuple(_shape_of(a) for a in arrays[:2]), _shape_of(o))
+                f = _op_flops(op, args, o)
+                if f is not None:
+                    ctx._bench_flops = f
+                    flops[(key, "forward")] = f
             else:
-                key = getattr(ctx, "_bench_key", (cls.__name__, _shape_of(args[0])))
+                key = getattr(ctx, "_bench_key", (op, (), _shape_of(args[0])))
+                f = getattr(ctx, "_bench_flops", None)
+                if f is not None:
+                    needs = getattr(ctx, "needs_input_grad", (True, True))
+                    flops[(key, "backward")] = f * (int(bool(needs[0])) + int(bool(needs[1])))
             acc[(key, kind)] += dt
-            calls[(key, kind)] += 1
             return out
 
         originals.append((cls, kind, cls.__dict__[kind]))
@@ -514,25 +541,20 @@ def profile_tinyconv(name, batch, threads, steps=20, warmup=3, top=15):
                 wrap(cls, kind)
     try:
         tr = tinyconv_trainer(tinyconv_model(name), make_batches(name, batch))
-        opt_step = None
-        # Time the optimizer separately: wrap the trainer's SGD through its closure.
+        # Time the optimizer separately: wrap the trainer's SGD, found in the step's closure.
         for cell in tr._step.__closure__ or ():
             obj = cell.cell_contents
             if isinstance(obj, tinyconv.optim.Optimizer):
-                opt_step = obj.step
-
-                def timed_step(*a, _orig=opt_step, **k):
+                def timed_step(*a, _orig=obj.step, **k):
                     t0 = time.perf_counter()
                     r = _orig(*a, **k)
-                    acc[(("SGD.step", None), "optim")] += time.perf_counter() - t0
-                    calls[(("SGD.step", None), "optim")] += 1
+                    acc[(("SGD.step", (), None), "optim")] += time.perf_counter() - t0
                     return r
 
                 obj.step = timed_step
         for _ in range(warmup):
             tr.step()
         acc.clear()
-        calls.clear()
         gc.collect()
         t0 = time.perf_counter()
         for _ in range(steps):
@@ -546,28 +568,60 @@ def profile_tinyconv(name, batch, threads, steps=20, warmup=3, top=15):
     timed_sum = sum(acc.values())
     print(f"tinyconv training step profile: {MODELS[name][0]} batch {batch}, {threads} thread(s),"
           f" {steps} steps: {per_step * 1e3:.2f} ms per step ({batch / per_step:.0f} images/s)")
-    print(f"{'op':24s} {'pass':8s} {'output shape':22s} {'ms/step':>8s} {'share':>6s}")
-    for ((op, shape), kind), t in rows[:top]:
-        print(f"{op:24s} {kind:8s} {shape!s:22s} {t / steps * 1e3:8.3f} "
-              f"{t / total * 100:5.1f}%")
+    print(f"{'op':14s} {'pass':8s} {'input / weight -> output':44s} {'ms/step':>8s} "
+          f"{'share':>6s} {'GFLOP/s':>8s}")
+    for (key, kind), t in rows[:top]:
+        op, ins, out = key
+        shapes = " ".join(_fmt_shape(x) for x in ins) + " -> " + _fmt_shape(out)
+        f = flops.get((key, kind))
+        gf = f"{f * steps / t / 1e9:8.1f}" if f and t > 0 else f"{'':8s}"
+        print(f"{op:14s} {kind:8s} {shapes[:44]:44s} {t / steps * 1e3:8.3f} "
+              f"{t / total * 100:5.1f}% {gf}")
     rest = rows[top:]
     if rest:
         t = sum(v for _, v in rest)
-        print(f"{'(' + str(len(rest)) + ' more)':24s} {'':8s} {'':22s} {t / steps * 1e3:8.3f} "
+        print(f"{'(' + str(len(rest)) + ' more)':14s} {'':8s} {'':44s} {t / steps * 1e3:8.3f} "
               f"{t / total * 100:5.1f}%")
     other = total - timed_sum
-    print(f"{'other: modules, engine':24s} {'':8s} {'':22s} {other / steps * 1e3:8.3f} "
-          f"{other / total * 100:5.1f}%")
-    by_kind = defaultdict(float)
-    for (_, kind), t in acc.items():
-        by_kind[kind] += t
-    print("totals per step: " + ", ".join(f"{k} {v / steps * 1e3:.2f} ms"
-                                          for k, v in sorted(by_kind.items()))
-          + f", other {other / steps * 1e3:.2f} ms")
+    print(f"{'other':14s} {'':8s} {'(modules, autograd engine, Python)':44s} "
+          f"{other / steps * 1e3:8.3f} {other / total * 100:5.1f}%")
+    by_op = defaultdict(float)
+    for ((op, _, _), kind), t in acc.items():
+        by_op[f"{op} {kind}"] += t
+    print("per op: " + ", ".join(f"{k} {v / steps * 1e3:.1f} ms"
+                                 for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])
+                                 if v / total > 0.005) + f", other {other / steps * 1e3:.1f} ms")
     return {"model": name, "batch": batch, "threads": threads, "ms_per_step": per_step * 1e3,
-            "items": [{"op": op, "shape": shape, "pass": kind, "ms_per_step": t / steps * 1e3}
-                      for ((op, shape), kind), t in rows],
+            "items": [{"op": op, "inputs": ins, "output": out, "pass": kind,
+                       "ms_per_step": t / steps * 1e3} for ((op, ins, out), kind), t in rows],
             "other_ms_per_step": other / steps * 1e3}
+
+
+def profile_torch(name, batch, threads, steps=10, warmup=3, top=20):
+    """PyTorch's own profiler over the same training steps: top ops by self CPU time."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    torch.set_num_threads(threads)
+    tr = torch_trainer(torch_model(name), make_batches(name, batch))
+    for _ in range(warmup):
+        tr.step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        tr.step()
+    per_step = (time.perf_counter() - t0) / steps
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            tr.step()
+    print(f"\ntorch training step profile: {MODELS[name][0]} batch {batch}, {threads} thread(s): "
+          f"{per_step * 1e3:.2f} ms per step ({batch / per_step:.0f} images/s) without the "
+          f"profiler; self CPU time per step, by op and input shapes:")
+    events = sorted(prof.key_averages(group_by_input_shape=True),
+                    key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    for e in events[:top]:
+        shapes = " ".join(_fmt_shape(x) for x in (e.input_shapes or [])[:2] if x)
+        print(f"{e.key[:34]:34s} {shapes[:40]:40s} {e.self_cpu_time_total / steps / 1e3:8.3f} ms "
+              f"{e.self_cpu_time_total / total * 100:5.1f}%")
 
 
 # --------------------------------------------------------------------------------------------
@@ -582,6 +636,8 @@ def main(argv=None):
                     help="check that the PyTorch definitions match tinyconv's, for every model")
     ap.add_argument("--profile", metavar="MODEL", choices=list(MODELS),
                     help="per-op timing of tinyconv's training step")
+    ap.add_argument("--torch", action="store_true",
+                    help="with --profile: also PyTorch's profiler on the same steps")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--steps", type=int, default=20)
@@ -595,6 +651,8 @@ def main(argv=None):
         batch = args.batch or MODELS[args.profile][2]
         threads = args.threads or tinyconv.get_num_threads()
         profile_tinyconv(args.profile, batch, threads, args.steps)
+        if args.torch:
+            profile_torch(args.profile, batch, threads, min(args.steps, 10))
         return 0
     if args.check:
         import torch  # noqa: F401  (torch first, as in run.py's default)
