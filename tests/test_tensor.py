@@ -239,3 +239,28 @@ def test_tensor_repr_and_item():
     assert "tensor(" in repr(t)
     assert t.item() == 1.5
     assert isinstance(tc.tensor([1.0], requires_grad=True) * 2, Tensor)
+
+
+def test_backward_frees_the_graph_unless_retained():
+    """As PyTorch: saved arrays go after backward; a second backward raises, retain_graph
+    keeps them (and gradients then accumulate)."""
+    import weakref
+
+    x = tc.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    h = x * 3.0
+    ref = weakref.ref(h.data)
+    y = (h * h).sum()
+    del h
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 18 * np.arange(6.0).reshape(2, 3))
+    import gc
+    gc.collect()
+    assert ref() is None, "the intermediate activation is still referenced by the graph"
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+    z = tc.tensor(np.ones(3), requires_grad=True)
+    w = (z * z).sum()
+    w.backward(retain_graph=True)
+    w.backward()
+    np.testing.assert_allclose(z.grad.numpy(), 4 * np.ones(3))

@@ -163,9 +163,12 @@ class Tensor:
         else:
             self.grad.data = self.grad.data + g
 
-    def backward(self, gradient=None):
-        """Accumulate gradients of this tensor into every leaf that requires them."""
-        autograd.backward(self, gradient)
+    def backward(self, gradient=None, retain_graph=None):
+        """Accumulate gradients of this tensor into every leaf that requires them.
+
+        The graph's saved arrays are freed as it is walked unless ``retain_graph=True``
+        (PyTorch's default)."""
+        autograd.backward(self, gradient, bool(retain_graph))
 
     def to(self, dtype):
         from .ops import basic
