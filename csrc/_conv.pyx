@@ -167,6 +167,33 @@ cdef inline void _col2im_rows(const real* src, real* xp, const Py_ssize_t* e,
             od += 1
 
 
+cdef inline void _unfold_group(const real* xg, real* col, Py_ssize_t ld, Py_ssize_t Cg,
+                               Py_ssize_t K, Py_ssize_t DHW, const Py_ssize_t* tab,
+                               Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                               Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                               Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Columns of output rows [r0, r1) of one image's group (channels xg, xg + DHW, ...):
+    row c*K + tap of col (row stride ld) gets what tap reads of channel c."""
+    cdef Py_ssize_t c, tap
+    for c in range(Cg):
+        for tap in range(K):
+            _im2col_rows(xg + c * DHW, col + (c * K + tap) * ld, tab + TAB * tap,
+                         H, W, oH, oW, sd, sh, sw, r0, r1)
+
+
+cdef inline void _fold_group(const real* col, real* xg, Py_ssize_t ld, Py_ssize_t Cg,
+                             Py_ssize_t K, Py_ssize_t DHW, const Py_ssize_t* tab,
+                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW,
+                             Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """The adjoint of _unfold_group: add col's rows back into the group's channels."""
+    cdef Py_ssize_t c, tap
+    for c in range(Cg):
+        for tap in range(K):
+            _col2im_rows(col + (c * K + tap) * ld, xg + c * DHW, tab + TAB * tap,
+                         H, W, oH, oW, sd, sh, sw, r0, r1)
+
+
 def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[::1] bias,
                 bint has_bias, real[:, :, ::1] y,
                 Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -215,11 +242,8 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
                 nl = (n1 - n) * L
                 for g in range(groups):
                     for i in range(n1 - n):
-                        for c in range(Cg):
-                            for tap in range(K):
-                                _im2col_rows(ub + ((n + i) * C + g * Cg + c) * DHW,
-                                             col + (c * K + tap) * nl + i * L, tab + TAB * tap,
-                                             H, W, oH, oW, sd, sh, sw, 0, R)
+                        _unfold_group(ub + ((n + i) * C + g * Cg) * DHW, col + i * L, nl, Cg, K,
+                                      DHW, tab, H, W, oH, oW, sd, sh, sw, 0, R)
                     gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, tmp, nl)
                     for i in range(n1 - n):
                         for m in range(M):
@@ -233,10 +257,8 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
                 while r0 < R:
                     r1 = imin(r0 + rows_per_chunk, R)
                     nl = (r1 - r0) * oW
-                    for c in range(Cg):
-                        for tap in range(K):
-                            _im2col_rows(ub + (n * C + g * Cg + c) * DHW, col + (c * K + tap) * nl,
-                                         tab + TAB * tap, H, W, oH, oW, sd, sh, sw, r0, r1)
+                    _unfold_group(ub + (n * C + g * Cg) * DHW, col, nl, Cg, K, DHW, tab,
+                                  H, W, oH, oW, sd, sh, sw, r0, r1)
                     dst = yb + (n * groups * M + g * M) * L + r0 * oW
                     gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, dst, L)
                     if has_bias:
@@ -308,21 +330,15 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
                                    L * sizeof(real))
                     if need_a:
                         for i in range(n1 - n):
-                            for c in range(Cg):
-                                for tap in range(K):
-                                    _im2col_rows(ub + ((n + i) * C + g * Cg + c) * DHW,
-                                                 col + (c * K + tap) * nl + i * L,
-                                                 tab + TAB * tap, H, W, oH, oW, sd, sh, sw, 0, R)
+                            _unfold_group(ub + ((n + i) * C + g * Cg) * DHW, col + i * L, nl,
+                                          Cg, K, DHW, tab, H, W, oH, oW, sd, sh, sw, 0, R)
                         gemm(False, True, Kd, M, nl, col, nl, tmp, nl, 1,
                              gab + (tid * groups + g) * M * Kd, M)
                     if need_u:
                         gemm(True, False, Kd, nl, M, ab + g * M * Kd, Kd, tmp, nl, 0, col, nl)
                         for i in range(n1 - n):
-                            for c in range(Cg):
-                                for tap in range(K):
-                                    _col2im_rows(col + (c * K + tap) * nl + i * L,
-                                                 gub + ((n + i) * C + g * Cg + c) * DHW,
-                                                 tab + TAB * tap, H, W, oH, oW, sd, sh, sw, 0, R)
+                            _fold_group(col + i * L, gub + ((n + i) * C + g * Cg) * DHW, nl,
+                                        Cg, K, DHW, tab, H, W, oH, oW, sd, sh, sw, 0, R)
                 continue
             for g in range(groups):
                 r0 = 0
@@ -331,20 +347,14 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
                     nl = (r1 - r0) * oW
                     gp = gb + (n * groups * M + g * M) * L + r0 * oW
                     if need_a:
-                        for c in range(Cg):
-                            for tap in range(K):
-                                _im2col_rows(ub + (n * C + g * Cg + c) * DHW,
-                                             col + (c * K + tap) * nl, tab + TAB * tap,
-                                             H, W, oH, oW, sd, sh, sw, r0, r1)
+                        _unfold_group(ub + (n * C + g * Cg) * DHW, col, nl, Cg, K, DHW, tab,
+                                      H, W, oH, oW, sd, sh, sw, r0, r1)
                         gemm(False, True, Kd, M, nl, col, nl, gp, L, 1,
                              gab + (tid * groups + g) * M * Kd, M)
                     if need_u:
                         gemm(True, False, Kd, nl, M, ab + g * M * Kd, Kd, gp, L, 0, col, nl)
-                        for c in range(Cg):
-                            for tap in range(K):
-                                _col2im_rows(col + (c * K + tap) * nl,
-                                             gub + (n * C + g * Cg + c) * DHW, tab + TAB * tap,
-                                             H, W, oH, oW, sd, sh, sw, r0, r1)
+                        _fold_group(col, gub + (n * C + g * Cg) * DHW, nl, Cg, K, DHW, tab,
+                                    H, W, oH, oW, sd, sh, sw, r0, r1)
                     r0 = r1
         free(col)
         free(tmp)
