@@ -214,7 +214,7 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
     cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
     cdef Py_ssize_t M = a.shape[0] // groups, L = oD * oH * oW, R = oD * oH
     cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
-    cdef Py_ssize_t b, n, n1, i, g, c, tap, m, q, r0, r1, nl
+    cdef Py_ssize_t b, n, n1, i, g, m, q, r0, r1, nl
     cdef const real* ub = &u[0, 0, 0, 0, 0]
     cdef const real* ab = &a[0, 0]
     cdef const real* bb = &bias[0]
@@ -285,8 +285,8 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
               int nthreads):
     """gu[n] = col2im(a_g.T @ gy[n, g]) (overwritten) if need_u; ga_acc[thread, g] (Kd, M) +=
     col_g(u[n]) @ gy[n, g].T if need_a. u and gu have the same shape (u is only read when
-    need_a, gu only written when need_u; the caller passes gu for u when need_a is off, and
-    a one-element stand-in for gu when need_u is off). Blocks of images as in unfold_gemm: with
+    need_a, gu only written when need_u; when need_a is off u only supplies the shape, and
+    the caller passes a one-element stand-in for gu when need_u is off). Blocks of images as in unfold_gemm: with
     several per block, the block's gy rows are first gathered side by side. Inputs
     pre-validated by _kernels."""
     cdef Py_ssize_t N = u.shape[0], C = u.shape[1]
@@ -294,7 +294,7 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
     cdef Py_ssize_t M = a.shape[0] // groups, L = oD * oH * oW, R = oD * oH
     cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
-    cdef Py_ssize_t b, n, n1, i, m, g, c, tap, r0, r1, nl, tid
+    cdef Py_ssize_t b, n, n1, i, m, g, r0, r1, nl, tid
     cdef const real* ub = &u[0, 0, 0, 0, 0]
     cdef const real* ab = &a[0, 0]
     cdef const real* gb = &gy[0, 0, 0]

@@ -292,7 +292,8 @@ def _conv_geometry(op, u, a, groups, kernel, stride, padding, dilation, out_spat
     rows = max(1, min(o[0] * o[1], CONV_CHUNK_BYTES // (a.shape[1] * o[2] * u.itemsize)))
     threads = min(_threads(N * a.shape[1] * L), N)
     # several small images per GEMM, while every thread still gets a block
-    per_block = max(1, min(-(-N // max(threads, 1)), CONV_BLOCK_BYTES // (a.shape[1] * L * u.itemsize),
+    per_block = max(1, min(-(-N // max(threads, 1)),
+                           CONV_BLOCK_BYTES // (a.shape[1] * L * u.itemsize),
                            CONV_BLOCK_MAX_L // L))
     return u, a, k, s, p, d, o, rows, per_block, threads
 
@@ -326,8 +327,8 @@ def conv_unfold_gemm(u, a, bias, groups, kernel, stride, padding, dilation, out_
     y : ndarray (N, groups*M, oD*oH*oW)
     """
     op = "conv_unfold_gemm"
-    u, a, k, s, p, d, o, rows, blk, threads = _conv_geometry(op, u, a, groups, kernel, stride,
-                                                              padding, dilation, out_spatial)
+    u, a, k, s, p, d, o, rows, blk, threads = _conv_geometry(
+        op, u, a, groups, kernel, stride, padding, dilation, out_spatial)
     if bias is None:
         b, has_bias = _ONE[u.dtype], False
     else:
@@ -368,33 +369,26 @@ def conv_gemm_fold(u, a, gy, groups, kernel, stride, padding, dilation, out_spat
     """
     op = "conv_gemm_fold"
     if not need_a and isinstance(u, tuple):
-        shape = _ints(op, "u shape", u, 5, 0)
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{op}: a must be a numpy array, got {type(a).__name__}")
-        u = None
-        ushape = shape
-        dtype = a.dtype
-    else:
-        ushape, dtype = getattr(u, "shape", None), getattr(u, "dtype", None)
-    uu = np.empty(ushape, dtype) if u is None else u
-    uu, a, k, s, p, d, o, rows, blk, threads = _conv_geometry(op, uu, a, groups, kernel,
-                                                               stride, padding, dilation,
-                                                               out_spatial)
+        u = np.empty(_ints(op, "u shape", u, 5, 0), a.dtype)  # only its shape is read
+    u, a, k, s, p, d, o, rows, blk, threads = _conv_geometry(
+        op, u, a, groups, kernel, stride, padding, dilation, out_spatial)
     gy = _float_array(op, "gy", gy, 3)
     _same_dtype(op, a, gy, ("a", "gy"))
-    expected = (uu.shape[0], a.shape[0], o[0] * o[1] * o[2])
+    expected = (u.shape[0], a.shape[0], o[0] * o[1] * o[2])
     if gy.shape != expected:
-        raise ValueError(f"{op}: gy has shape {gy.shape} but u {uu.shape}, a {a.shape} and "
+        raise ValueError(f"{op}: gy has shape {gy.shape} but u {u.shape}, a {a.shape} and "
                          f"out_spatial {o} need {expected}")
-    gu = np.empty(uu.shape, uu.dtype) if need_u else None
+    gu = np.empty(u.shape, u.dtype) if need_u else None
     nt = max(threads, 1)
     # per thread and group, the weight gradient transposed: (Kd, M) (see csrc/_conv.pyx)
     ga = np.zeros((nt, groups, a.shape[1], a.shape[0] // groups), a.dtype) if need_a else None
-    if gy.size and uu.size and (need_u or need_a):
-        stand_in = np.empty((1, 1, 1, 1, 1), uu.dtype)
+    if gy.size and u.size and (need_u or need_a):
+        stand_in = np.empty((1, 1, 1, 1, 1), u.dtype)
         before = _blas_one_thread()
         try:
-            _conv.gemm_fold(uu if need_a else gu, a, gy,
+            _conv.gemm_fold(u, a, gy,
                             gu if need_u else stand_in,
                             ga.reshape(nt, -1, a.shape[0] // groups) if need_a
                             else stand_in.reshape(1, 1, 1),
