@@ -30,10 +30,26 @@
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from _common cimport imin, real, tap_table, zero_fill
+
+cdef extern from "_dw.h" nogil:
+    ctypedef struct dw_geo:
+        Py_ssize_t D, H, W, pd, ph, pw, Hp, Wp, PP, oD, oH, oW, n, i0, i1, K, Z
+        const Py_ssize_t* off
+        const Py_ssize_t* neg
+    void dw_forward_plane_f(const float* x, float* y, const float* w, const float* b,
+                            Py_ssize_t mult, const dw_geo* g, float* P, float* Y)
+    void dw_forward_plane_d(const double* x, double* y, const double* w, const double* b,
+                            Py_ssize_t mult, const dw_geo* g, double* P, double* Y)
+    void dw_backward_plane_f(const float* x, const float* gy, float* gx, const float* w,
+                             double* gw, Py_ssize_t mult, const dw_geo* g, float* P, float* G,
+                             float* GX)
+    void dw_backward_plane_d(const double* x, const double* gy, double* gx, const double* w,
+                             double* gw, Py_ssize_t mult, const dw_geo* g, double* P, double* G,
+                             double* GX)
 
 cdef enum:
     TAB = 9             # tap table entries per tap (see _common.tap_table)
@@ -446,6 +462,126 @@ cdef inline double _tap_dot(const real* gp, const real* xp, const Py_ssize_t* e,
     return total
 
 
+cdef Py_ssize_t* _dw_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                           Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                           Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                           Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW) except NULL:
+    """Fill g for the stride-1 "wide" kernels of _dw.h; returns the table behind g.off and
+    g.neg (2*K entries, the caller frees it), or NULL with g.K = 0 if the output size is not
+    the one stride 1 gives (the caller then takes the tap-by-tap path)."""
+    cdef Py_ssize_t i, j, k, t, K = kd * kh * kw
+    cdef Py_ssize_t* off
+    g.D, g.H, g.W, g.pd, g.ph, g.pw = D, H, W, pd, ph, pw
+    g.Hp, g.Wp = H + 2 * ph, W + 2 * pw
+    g.PP = (D + 2 * pd) * g.Hp * g.Wp
+    g.oD, g.oH, g.oW = oD, oH, oW
+    g.n = ((oD - 1) * g.Hp + oH - 1) * g.Wp + oW
+    g.i0 = (pd * g.Hp + ph) * g.Wp + pw
+    g.i1 = ((pd + D - 1) * g.Hp + ph + H - 1) * g.Wp + pw + W
+    g.K = K
+    off = <Py_ssize_t*>malloc(2 * K * sizeof(Py_ssize_t))
+    if off == NULL:
+        raise MemoryError("tinyconv depthwise conv: cannot allocate the tap offsets")
+    for i in range(kd):
+        for j in range(kh):
+            for k in range(kw):
+                t = (i * kh + j) * kw + k
+                off[t] = (i * dd * g.Hp + j * dh) * g.Wp + k * dw
+                off[K + t] = -off[t]
+    g.Z = off[K - 1]
+    g.off, g.neg = off, off + K
+    if (oD != D + 2 * pd - dd * (kd - 1) or oH != H + 2 * ph - dh * (kh - 1)
+            or oW != W + 2 * pw - dw * (kw - 1)):
+        g.K = 0
+    return off
+
+
+cdef int _dw_forward(const real* xb, const real* wb, const real* bb, real* yb,
+                     Py_ssize_t N, Py_ssize_t C, Py_ssize_t O, const dw_geo* g,
+                     int nthreads) noexcept nogil:
+    """Stride-1 channelwise forward, parallel over input planes; 1 if a buffer is missing."""
+    cdef Py_ssize_t t, n, c, mult = O // C, K = g.K, DHW = g.D * g.H * g.W
+    cdef Py_ssize_t L = g.oD * g.oH * g.oW
+    cdef real* P = NULL
+    cdef real* Y = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    with parallel(num_threads=nthreads):
+        P = <real*>malloc(g.PP * sizeof(real))
+        Y = <real*>malloc(g.n * sizeof(real))
+        if P == NULL or Y == NULL:
+            failp[0] = 1
+        for t in prange(N * C, schedule='static'):
+            if P == NULL or Y == NULL:
+                continue
+            n = t // C
+            c = t - n * C
+            if real is float:
+                dw_forward_plane_f(xb + t * DHW, yb + (n * O + c * mult) * L, wb + c * mult * K,
+                                   bb + c * mult if bb != NULL else NULL, mult, g, P, Y)
+            else:
+                dw_forward_plane_d(xb + t * DHW, yb + (n * O + c * mult) * L, wb + c * mult * K,
+                                   bb + c * mult if bb != NULL else NULL, mult, g, P, Y)
+        free(P)
+        free(Y)
+    return failed
+
+
+cdef int _dw_backward(const real* xb, const real* wb, const real* gb, real* gxb, real* gwb,
+                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t O, const dw_geo* g,
+                      int nthreads) noexcept nogil:
+    """Stride-1 channelwise backward, parallel over input planes; each thread sums its weight
+    gradients apart (in double), added up at the end. gxb / gwb NULL when not wanted. Returns
+    1 if a buffer is missing."""
+    cdef Py_ssize_t t, n, c, i, mult = O // C, K = g.K, DHW = g.D * g.H * g.W
+    cdef Py_ssize_t L = g.oD * g.oH * g.oW
+    cdef int tid, failed = 0
+    cdef int* failp = &failed
+    cdef double total
+    cdef real* P = NULL
+    cdef real* G = NULL
+    cdef real* GX = NULL
+    cdef double* acc = NULL
+    if gwb != NULL:
+        acc = <double*>calloc(nthreads * O * K, sizeof(double))
+        if acc == NULL:
+            return 1
+    with parallel(num_threads=nthreads):
+        tid = threadid()
+        P = <real*>malloc(g.PP * sizeof(real))
+        GX = <real*>malloc(g.PP * sizeof(real))
+        G = <real*>calloc(g.Z + g.PP, sizeof(real))
+        if P == NULL or GX == NULL or G == NULL:
+            failp[0] = 1
+        for t in prange(N * C, schedule='static'):
+            if P == NULL or GX == NULL or G == NULL:
+                continue
+            n = t // C
+            c = t - n * C
+            if real is float:
+                dw_backward_plane_f(xb + t * DHW, gb + (n * O + c * mult) * L,
+                                    gxb + t * DHW if gxb != NULL else NULL, wb + c * mult * K,
+                                    acc + (tid * O + c * mult) * K if acc != NULL else NULL,
+                                    mult, g, P, G, GX)
+            else:
+                dw_backward_plane_d(xb + t * DHW, gb + (n * O + c * mult) * L,
+                                    gxb + t * DHW if gxb != NULL else NULL, wb + c * mult * K,
+                                    acc + (tid * O + c * mult) * K if acc != NULL else NULL,
+                                    mult, g, P, G, GX)
+        free(P)
+        free(GX)
+        free(G)
+    if acc != NULL:
+        for i in range(O * K):
+            total = 0
+            for tid in range(nthreads):
+                total += acc[tid * O * K + i]
+            gwb[i] = <real>total
+        free(acc)
+    return failed
+
+
 def channelwise_forward(const real[:, :, :, :, ::1] x, const real[:, ::1] w, const real[::1] bias,
                         bint has_bias, real[:, :, ::1] y,
                         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -465,6 +601,20 @@ def channelwise_forward(const real[:, :, :, :, ::1] x, const real[:, ::1] w, con
     cdef real* yb = &y[0, 0, 0]
     cdef real* yp
     cdef real b0
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs
+    cdef int failed = 0
+    if sd == 1 and sh == 1 and sw == 1:
+        offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+        if geo.K:
+            with nogil:
+                failed = _dw_forward(xb, wb, bb if has_bias else NULL, yb, N, C, O, &geo,
+                                     nthreads)
+        free(offs)
+        if geo.K:
+            if failed:
+                raise MemoryError("tinyconv depthwise conv: cannot allocate a plane buffer")
+            return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):
@@ -502,6 +652,20 @@ def channelwise_backward(const real[:, :, :, :, ::1] x, const real[:, ::1] w,
     cdef const real* gb = &gy[0, 0, 0]
     cdef real* gxb = &gx[0, 0, 0, 0, 0]
     cdef real* gwb = &gw[0, 0]
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs
+    cdef int failed = 0
+    if sd == 1 and sh == 1 and sw == 1:
+        offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+        if geo.K:
+            with nogil:
+                failed = _dw_backward(xb, wb, gb, gxb if need_x else NULL,
+                                      gwb if need_w else NULL, N, C, O, &geo, nthreads)
+        free(offs)
+        if geo.K:
+            if failed:
+                raise MemoryError("tinyconv depthwise conv: cannot allocate a plane buffer")
+            return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):

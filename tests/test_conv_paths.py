@@ -120,6 +120,56 @@ def test_fused_kernels_are_im2col_products(dtype):
     np.testing.assert_allclose(ga, ga_ref, rtol=tol, atol=tol)
 
 
+DW_CASES = [  # channelwise kernels: (x shape (N, C, D, H, W), outputs per channel, k, s, p, d)
+    ((4, 8, 1, 16, 16), 1, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1)),   # 3x3 "wide" path
+    ((2, 3, 1, 7, 9), 2, (1, 5, 3), (1, 1, 1), (0, 2, 0), (1, 1, 2)),     # mult 2, dilation
+    ((2, 4, 1, 1, 11), 1, (1, 1, 5), (1, 1, 1), (0, 0, 3), (1, 1, 1)),    # 1-D, pad > k/2
+    ((2, 2, 5, 6, 7), 2, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1)),     # 3-D
+    ((1, 5, 1, 1, 1), 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1)),     # 1x1 planes
+    ((3, 4, 1, 6, 6), 2, (1, 7, 7), (1, 1, 1), (0, 3, 3), (1, 1, 1)),     # kernel > plane
+    ((3, 4, 1, 7, 7), 1, (1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1)),     # strided path
+    ((2, 3, 1, 9, 8), 2, (1, 3, 2), (1, 2, 3), (0, 2, 1), (1, 2, 1)),     # strided path
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,mult,k,s,p,d", DW_CASES)
+def test_channelwise_kernels_equal_grouped_gemm(dtype, xs, mult, k, s, p, d):
+    """The direct depthwise kernels (stride 1: whole padded planes, csrc/_dw.h; else tap by
+    tap) against the fused im2col+GEMM kernels with one group per input channel."""
+    rng = np.random.default_rng(5)
+    n, c = xs[:2]
+    u = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal((c * mult, int(np.prod(k)))).astype(dtype)
+    bias = rng.standard_normal(c * mult).astype(dtype)
+    osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                for i, kk, ss, pp, dd in zip(xs[2:], k, s, p, d))
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    y = K.channelwise_conv(u, w, bias, k, s, p, d, osp)
+    np.testing.assert_allclose(y, K.conv_unfold_gemm(u, w, bias, c, k, s, p, d, osp), **tol)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gu, gw = K.channelwise_conv_backward(u, w, gy, k, s, p, d, osp)
+    ref_u, ref_w = K.conv_gemm_fold(u, w, gy, c, k, s, p, d, osp)
+    np.testing.assert_allclose(gu, ref_u, **tol)
+    np.testing.assert_allclose(gw, ref_w, **tol)
+    only_x, none_w = K.channelwise_conv_backward(u, w, gy, k, s, p, d, osp, need_w=False)
+    none_x, only_w = K.channelwise_conv_backward(u, w, gy, k, s, p, d, osp, need_x=False)
+    assert none_w is None and none_x is None
+    np.testing.assert_allclose(only_x, gu, **tol)
+    np.testing.assert_allclose(only_w, gw, **tol)
+
+
+def test_channelwise_propagates_nan_and_inf():
+    u = np.zeros((1, 2, 1, 5, 5), np.float32)
+    u[0, 0, 0, 2, 2] = np.nan
+    u[0, 1, 0, 0, 0] = np.inf
+    w = np.ones((2, 9), np.float32)
+    y = K.channelwise_conv(u, w, None, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), (1, 5, 5))
+    y = y.reshape(2, 5, 5)
+    assert np.isnan(y[0, 1:4, 1:4]).all() and not np.isnan(y[0, 0, 0])
+    assert np.isinf(y[1, :2, :2]).all() and (y[1, 3:, 3:] == 0).all()
+
+
 def test_fused_kernel_errors():
     u = np.zeros((2, 4, 1, 5, 5), np.float32)
     with pytest.raises(ValueError, match=r"conv_unfold_gemm: u \(2, 4, 1, 5, 5\) with groups=2"):

@@ -14,8 +14,10 @@ Each call takes one of these paths, chosen in forward and kept for backward:
   im2col into a cache-sized thread-private buffer and a single-threaded BLAS GEMM on it, in
   one parallel region (``_kernels.conv_unfold_gemm`` / ``conv_gemm_fold``). Needs numpy's
   BLAS GEMM to be found and at least one image per thread.
-* ``channelwise``: groups with one input channel each (depthwise) slide each tap directly over
-  the plane (``_kernels.channelwise_conv``); a GEMM with K inner terms is too thin to pay.
+* ``channelwise``: groups with one input channel each (depthwise) are computed directly
+  (``_kernels.channelwise_conv``); a GEMM with K inner terms is too thin to pay. With stride 1
+  each plane is copied into a zero-padded buffer and every tap is one multiply-add over the
+  whole buffer (csrc/_dw.h); strided calls slide each tap row by row.
 * ``chunked``: im2col of a few images at a time into a ~4 MiB buffer, ``numpy.matmul``, and a
   layout pass; ``pointwise``: 1x1 kernels as one batched matmul. Used for a batch smaller than
   the thread count (BLAS's own threads then split the one big GEMM) or without a usable BLAS.
