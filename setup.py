@@ -105,8 +105,12 @@ def extensions():
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
               ("TINYCONV_OPENMP", "1" if flags else "0")]
     exts = []
+    # (development) TINYCONV_ONLY=_conv,_act builds just those modules
+    only = [n for n in os.environ.get("TINYCONV_ONLY", "").split(",") if n]
     for pyx in sorted(glob.glob(os.path.join("csrc", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
+        if only and name not in only:
+            continue
         exts.append(Extension(
             f"tinyconv.{name}", [pyx],
             include_dirs=[np.get_include(), "csrc"],

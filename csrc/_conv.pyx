@@ -50,6 +50,49 @@ cdef extern from "_dw.h" nogil:
     void dw_backward_plane_d(const double* x, const double* gy, double* gx, const double* w,
                              double* gw, Py_ssize_t mult, const dw_geo* g, double* P, double* G,
                              double* GX)
+    void dw_narrow_f(const float* w, float* y, float b, const dw_geo* g)
+    void dw_narrow_d(const double* w, double* y, double b, const dw_geo* g)
+    void dw_widen_f(const float* y, float* w, const dw_geo* g)
+    void dw_widen_d(const double* y, double* w, const dw_geo* g)
+    void dw_unfold_wide_f(const float* x, float* col, Py_ssize_t ld, Py_ssize_t C,
+                          Py_ssize_t DHW, const dw_geo* g, float* P)
+    void dw_unfold_wide_d(const double* x, double* col, Py_ssize_t ld, Py_ssize_t C,
+                          Py_ssize_t DHW, const dw_geo* g, double* P)
+    void dw_fold_wide_f(const float* col, Py_ssize_t ld, float* x, Py_ssize_t C,
+                        Py_ssize_t DHW, const dw_geo* g, float* P)
+    void dw_fold_wide_d(const double* col, Py_ssize_t ld, double* x, Py_ssize_t C,
+                        Py_ssize_t DHW, const dw_geo* g, double* P)
+
+
+# the "wide" helpers of _dw.h for the fused type
+cdef inline void _narrow(const real* w, real* y, real b, const dw_geo* g) noexcept nogil:
+    if real is float:
+        dw_narrow_f(w, y, b, g)
+    else:
+        dw_narrow_d(w, y, b, g)
+
+
+cdef inline void _widen(const real* y, real* w, const dw_geo* g) noexcept nogil:
+    if real is float:
+        dw_widen_f(y, w, g)
+    else:
+        dw_widen_d(y, w, g)
+
+
+cdef inline void _unfold_wide(const real* x, real* col, Py_ssize_t ld, Py_ssize_t C,
+                              Py_ssize_t DHW, const dw_geo* g, real* P) noexcept nogil:
+    if real is float:
+        dw_unfold_wide_f(x, col, ld, C, DHW, g, P)
+    else:
+        dw_unfold_wide_d(x, col, ld, C, DHW, g, P)
+
+
+cdef inline void _fold_wide(const real* col, Py_ssize_t ld, real* x, Py_ssize_t C,
+                            Py_ssize_t DHW, const dw_geo* g, real* P) noexcept nogil:
+    if real is float:
+        dw_fold_wide_f(col, ld, x, C, DHW, g, P)
+    else:
+        dw_fold_wide_d(col, ld, x, C, DHW, g, P)
 
 cdef enum:
     TAB = 9             # tap table entries per tap (see _common.tap_table)
@@ -210,6 +253,135 @@ cdef inline void _fold_group(const real* col, real* xg, Py_ssize_t ld, Py_ssize_
                          H, W, oH, oW, sd, sh, sw, r0, r1)
 
 
+cdef bint _wide_on = True
+
+
+def set_wide(bint on):
+    """Let the fused kernels take the wide im2col where it applies (the default), or never
+    (for tests and measurements); returns the previous setting."""
+    global _wide_on
+    before = _wide_on
+    _wide_on = on
+    return before
+
+
+cdef Py_ssize_t* _wide_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                             Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                             Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                             Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+                             bint whole_images) except? NULL:
+    """The "wide" im2col of _dw.h for a dense convolution, or NULL when it does not pay or
+    apply: it needs stride 1 and whole images per GEMM, and computes n (wide) instead of L
+    columns, worth it while n <= 1.5 L (small planes, where im2col's per-row copies cost
+    more than these extra columns). The caller frees the returned offset table."""
+    cdef Py_ssize_t* offs
+    if not _wide_on or not whole_images or sd != 1 or sh != 1 or sw != 1 or kd * kh * kw == 1:
+        return NULL
+    offs = _dw_setup(g, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+    if g.K == 0 or 2 * g.n > 3 * oD * oH * oW:
+        free(offs)
+        return NULL
+    return offs
+
+
+cdef int _unfold_gemm_wide(const real* ub, const real* ab, const real* bb, bint has_bias,
+                           real* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups,
+                           Py_ssize_t M, const dw_geo* geo, Py_ssize_t per_block,
+                           int nthreads) noexcept nogil:
+    """unfold_gemm for blocks of whole images through the wide im2col: columns of the
+    block's images side by side (n each), one GEMM, outputs narrowed into y. Returns 1 if a
+    buffer is missing."""
+    cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, nw = geo.n
+    cdef Py_ssize_t Cg = C // groups, Kd = Cg * geo.K
+    cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
+    cdef Py_ssize_t b, n, n1, i, g, m, nl
+    cdef real* col = NULL
+    cdef real* tmp = NULL
+    cdef real* P = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    with parallel(num_threads=nthreads):
+        col = <real*>malloc(Kd * per_block * nw * sizeof(real))
+        tmp = <real*>malloc(M * per_block * nw * sizeof(real))
+        P = <real*>malloc(geo.PP * sizeof(real))
+        if col == NULL or tmp == NULL or P == NULL:
+            failp[0] = 1
+        for b in prange(nblocks, schedule='static'):
+            if col == NULL or tmp == NULL or P == NULL:
+                continue
+            n = b * per_block
+            n1 = imin(n + per_block, N)
+            nl = (n1 - n) * nw
+            for g in range(groups):
+                for i in range(n1 - n):
+                    _unfold_wide(ub + ((n + i) * C + g * Cg) * DHW, col + i * nw, nl, Cg, DHW,
+                                 geo, P)
+                gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, tmp, nl)
+                for i in range(n1 - n):
+                    for m in range(M):
+                        _narrow(tmp + m * nl + i * nw, yb + ((n + i) * groups * M + g * M + m) * L,
+                                bb[g * M + m] if has_bias else 0, geo)
+        free(col)
+        free(tmp)
+        free(P)
+    return failed
+
+
+cdef int _gemm_fold_wide(const real* ub, const real* ab, const real* gb, real* gub, real* gab,
+                         bint need_u, bint need_a, Py_ssize_t N, Py_ssize_t C,
+                         Py_ssize_t groups, Py_ssize_t M, const dw_geo* geo,
+                         Py_ssize_t per_block, int nthreads) noexcept nogil:
+    """gemm_fold through the wide im2col (see _unfold_gemm_wide): the block's gy spread wide
+    (zeros in the thrown-away columns, so they add nothing), then the weight-gradient GEMM on
+    the block's wide columns and the input-gradient GEMM folded back. Returns 1 if a buffer
+    is missing."""
+    cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, nw = geo.n
+    cdef Py_ssize_t Cg = C // groups, Kd = Cg * geo.K
+    cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
+    cdef Py_ssize_t b, n, n1, i, g, m, nl
+    cdef int tid
+    cdef real* col = NULL
+    cdef real* tmp = NULL
+    cdef real* P = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    with parallel(num_threads=nthreads):
+        tid = threadid()
+        col = <real*>malloc(Kd * per_block * nw * sizeof(real))
+        tmp = <real*>malloc(M * per_block * nw * sizeof(real))
+        P = <real*>malloc(geo.PP * sizeof(real))
+        if col == NULL or tmp == NULL or P == NULL:
+            failp[0] = 1
+        for b in prange(nblocks, schedule='static'):
+            if col == NULL or tmp == NULL or P == NULL:
+                continue
+            n = b * per_block
+            n1 = imin(n + per_block, N)
+            nl = (n1 - n) * nw
+            for g in range(groups):
+                for i in range(n1 - n):
+                    for m in range(M):
+                        _widen(gb + ((n + i) * groups * M + g * M + m) * L,
+                               tmp + m * nl + i * nw, geo)
+                if need_a:
+                    for i in range(n1 - n):
+                        _unfold_wide(ub + ((n + i) * C + g * Cg) * DHW, col + i * nw, nl, Cg,
+                                     DHW, geo, P)
+                    gemm(False, True, Kd, M, nl, col, nl, tmp, nl, 1,
+                         gab + (tid * groups + g) * M * Kd, M)
+                if need_u:
+                    gemm(True, False, Kd, nl, M, ab + g * M * Kd, Kd, tmp, nl, 0, col, nl)
+                    for i in range(n1 - n):
+                        _fold_wide(col + i * nw, nl, gub + ((n + i) * C + g * Cg) * DHW, Cg,
+                                   DHW, geo, P)
+        free(col)
+        free(tmp)
+        free(P)
+    return failed
+
+
 def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[::1] bias,
                 bint has_bias, real[:, :, ::1] y,
                 Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -241,6 +413,18 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
     cdef real bv
     cdef int failed = 0
     cdef int* failp = &failed
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+                                        dd, dh, dw, oD, oH, oW,
+                                        per_block > 1 or rows_per_chunk >= R)
+    if offs != NULL:
+        with nogil:
+            failed = _unfold_gemm_wide(ub, ab, bb, has_bias, yb, N, C, groups, M, &geo,
+                                       per_block, nthreads)
+        free(offs)
+        if failed:
+            raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+        return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):
@@ -321,6 +505,18 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef real* tmp
     cdef int failed = 0
     cdef int* failp = &failed
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+                                        dd, dh, dw, oD, oH, oW,
+                                        per_block > 1 or rows_per_chunk >= R)
+    if offs != NULL:
+        with nogil:
+            failed = _gemm_fold_wide(ub, ab, gb, gub, gab, need_u, need_a, N, C, groups, M,
+                                     &geo, per_block, nthreads)
+        free(offs)
+        if failed:
+            raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+        return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
     with nogil, parallel(num_threads=nthreads):

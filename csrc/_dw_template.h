@@ -162,3 +162,47 @@ static inline void DW(backward_plane)(const T* x, const T* gy, T* gx, const T* w
     if (gx)
         DW(unpad)(GX, gx, g);
 }
+
+/* The same geometry for dense convolutions on small planes (csrc/_conv.pyx, "wide" im2col):
+ * col row c*K + t, columns [0, n), = padded channel c read at offset off[t], so that each of
+ * the Cg*K rows is one contiguous copy instead of one short copy per output row. x holds C
+ * planes DHW apart; P (PP) is scratch, unused when there is no padding. */
+static inline void DW(unfold_wide)(const T* x, T* col, ptrdiff_t ld, ptrdiff_t C, ptrdiff_t DHW,
+                                   const dw_geo* g, T* P)
+{
+    int padded = g->PP != DHW;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T* src = x + c * DHW;
+        if (padded) {
+            DW(pad)(src, P, g);
+            src = P;
+        }
+        for (ptrdiff_t t = 0; t < g->K; t++) {
+            const T* restrict a = src + g->off[t];
+            T* restrict dst = col + (c * g->K + t) * ld;
+            for (ptrdiff_t j = 0; j < g->n; j++)
+                dst[j] = a[j];
+        }
+    }
+}
+
+/* The adjoint of unfold_wide: x's C planes = what col's rows add up to at their places
+ * (overwritten). P (PP) is scratch, unused when there is no padding. */
+static inline void DW(fold_wide)(const T* col, ptrdiff_t ld, T* x, ptrdiff_t C, ptrdiff_t DHW,
+                                 const dw_geo* g, T* P)
+{
+    int padded = g->PP != DHW;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        T* dst = padded ? P : x + c * DHW;
+        memset(dst, 0, (size_t)g->PP * sizeof(T));
+        for (ptrdiff_t t = 0; t < g->K; t++) {
+            T* restrict a = dst + g->off[t];
+            const T* restrict s = col + (c * g->K + t) * ld;
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < g->n; j++)
+                a[j] += s[j];
+        }
+        if (padded)
+            DW(unpad)(P, x + c * DHW, g);
+    }
+}

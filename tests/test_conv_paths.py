@@ -120,6 +120,44 @@ def test_fused_kernels_are_im2col_products(dtype):
     np.testing.assert_allclose(ga, ga_ref, rtol=tol, atol=tol)
 
 
+WIDE_CASES = [  # stride 1: (u shape, groups, M, kernel, padding, dilation)
+    ((6, 6, 1, 14, 14), 1, 16, (1, 5, 5), (0, 0, 0), (1, 1, 1)),     # LeNet conv2, no padding
+    ((5, 4, 1, 9, 11), 2, 3, (1, 3, 3), (0, 1, 1), (1, 1, 1)),       # groups, padding
+    ((3, 3, 1, 40, 36), 1, 4, (1, 3, 3), (0, 1, 1), (1, 1, 1)),      # one image per GEMM
+    ((4, 3, 1, 8, 9), 1, 5, (1, 3, 2), (0, 2, 1), (1, 2, 3)),        # dilation
+    ((4, 2, 1, 1, 13), 1, 3, (1, 1, 4), (0, 0, 2), (1, 1, 1)),       # 1-D
+    ((3, 2, 3, 12, 12), 1, 3, (2, 3, 3), (0, 1, 1), (1, 1, 1)),      # 3-D
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,groups,M,k,p,d", WIDE_CASES)
+def test_wide_im2col_equals_row_im2col(dtype, xs, groups, M, k, p, d):
+    """Stride-1 small planes take the "wide" im2col (whole padded planes, csrc/_dw.h); the
+    row-by-row im2col must give the same products."""
+    from tinyconv import _conv
+    rng = np.random.default_rng(7)
+    u = rng.standard_normal(xs).astype(dtype)
+    a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(dtype)
+    bias = rng.standard_normal(groups * M).astype(dtype)
+    osp = tuple(i + 2 * pp - dd * (kk - 1) for i, kk, pp, dd in zip(xs[2:], k, p, d))
+    gy = rng.standard_normal((xs[0], groups * M, int(np.prod(osp)))).astype(dtype)
+    s = (1, 1, 1)
+    out = []
+    for wide in (True, False):
+        before = _conv.set_wide(wide)
+        try:
+            out.append([K.conv_unfold_gemm(u, a, bias, groups, k, s, p, d, osp),
+                        *K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp),
+                        K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp, need_a=False)[0],
+                        K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp, need_u=False)[1]])
+        finally:
+            _conv.set_wide(before)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for got, ref in zip(*out):
+        np.testing.assert_allclose(got, ref, **tol)
+
+
 DW_CASES = [  # channelwise kernels: (x shape (N, C, D, H, W), outputs per channel, k, s, p, d)
     ((4, 8, 1, 16, 16), 1, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1)),   # 3x3 "wide" path
     ((2, 3, 1, 7, 9), 2, (1, 5, 3), (1, 1, 1), (0, 2, 0), (1, 1, 2)),     # mult 2, dilation
