@@ -382,6 +382,40 @@ cdef int _gemm_fold_wide(const real* ub, const real* ab, const real* gb, real* g
     return failed
 
 
+cdef void _pointwise(const real* ub, const real* ab, const real* bb, bint has_bias,
+                     const real* gb, real* yb, real* gub, real* gab, bint forward,
+                     bint need_u, bint need_a, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups,
+                     Py_ssize_t M, Py_ssize_t L, int nthreads) noexcept nogil:
+    """1x1 kernels with stride 1 and no padding, where an image's columns are the image
+    itself: GEMMs straight on u, y, gy and gu, one image at a time, nothing copied.
+    forward: y[n, g] = a_g @ u[n, g] (+ bias); else gu[n, g] = a_g.T @ gy[n, g] (need_u) and
+    ga_acc[thread, g] += u[n, g] @ gy[n, g].T (need_a)."""
+    cdef Py_ssize_t Cg = C // groups, n, g, m, q
+    cdef real* dst
+    cdef real bv
+    cdef int tid
+    with parallel(num_threads=nthreads):
+        tid = threadid()
+        for n in prange(N, schedule='static'):
+            for g in range(groups):
+                if forward:
+                    dst = yb + (n * groups + g) * M * L
+                    gemm(False, False, M, L, Cg, ab + g * M * Cg, Cg, ub + (n * C + g * Cg) * L,
+                         L, 0, dst, L)
+                    if has_bias:
+                        for m in range(M):
+                            bv = bb[g * M + m]
+                            for q in range(L):
+                                dst[m * L + q] += bv
+                    continue
+                if need_a:
+                    gemm(False, True, Cg, M, L, ub + (n * C + g * Cg) * L, L,
+                         gb + (n * groups + g) * M * L, L, 1, gab + (tid * groups + g) * M * Cg, M)
+                if need_u:
+                    gemm(True, False, Cg, L, M, ab + g * M * Cg, Cg,
+                         gb + (n * groups + g) * M * L, L, 0, gub + (n * C + g * Cg) * L, L)
+
+
 def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[::1] bias,
                 bint has_bias, real[:, :, ::1] y,
                 Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -413,6 +447,11 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
     cdef real bv
     cdef int failed = 0
     cdef int* failp = &failed
+    if K == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0 and pw == 0:
+        with nogil:
+            _pointwise(ub, ab, bb, has_bias, NULL, yb, NULL, NULL, True, False, False, N, C,
+                       groups, M, L, nthreads)
+        return
     cdef dw_geo geo
     cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                                         dd, dh, dw, oD, oH, oW,
@@ -505,6 +544,11 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef real* tmp
     cdef int failed = 0
     cdef int* failp = &failed
+    if K == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0 and pw == 0:
+        with nogil:
+            _pointwise(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C,
+                       groups, M, L, nthreads)
+        return
     cdef dw_geo geo
     cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                                         dd, dh, dw, oD, oH, oW,

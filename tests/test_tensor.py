@@ -264,3 +264,25 @@ def test_backward_frees_the_graph_unless_retained():
     w.backward(retain_graph=True)
     w.backward()
     np.testing.assert_allclose(z.grad.numpy(), 4 * np.ones(3))
+
+
+def test_leaf_gradients_never_alias():
+    """A leaf keeps a gradient array a backward allocated for it alone (no copy), but never
+    one that is shared: an incoming gradient passed through (add), one array returned for two
+    inputs, or the caller's own gradient."""
+    a = tc.tensor(np.ones((2, 3)), requires_grad=True)
+    b = tc.tensor(np.ones((2, 3)), requires_grad=True)
+    up = np.full((2, 3), 2.0)
+    (a + b).backward(up)
+    assert a.grad.data is not b.grad.data and a.grad.data is not up
+    a.grad.data[0, 0] = 5.0
+    assert b.grad.data[0, 0] == 2.0 and up[0, 0] == 2.0
+    c = tc.tensor(np.ones((2, 3)), requires_grad=True)
+    c.backward(up)
+    assert c.grad.data is not up
+    d = tc.tensor(np.ones((2, 3)), requires_grad=True)
+    y = d * 3.0
+    y.backward(up, retain_graph=True)
+    first = d.grad.data.copy()
+    y.backward(up)
+    np.testing.assert_array_equal(d.grad.data, 2 * first)

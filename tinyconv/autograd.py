@@ -182,6 +182,17 @@ def _check_grad(node, i, grad, t):
     return grad
 
 
+def _fresh(g, i, grads_in, grads_out):
+    """Whether g, the gradient a backward returned for input i, is an array nothing else
+    refers to: it owns its memory (not a view), is not the node's incoming gradient handed
+    through, and is not returned for another input too. A leaf can then keep it as .grad
+    instead of copying it (2 MiB copied per step for a 64x128x8x8 input, measured 0.2 ms)."""
+    return (g.base is None and g.flags.owndata and g.flags.writeable
+            and g.flags.c_contiguous
+            and not any(g is o for o in grads_out)
+            and not any(g is o for j, o in enumerate(grads_in) if j != i))
+
+
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) * grad into ``.grad`` of every leaf that requires it.
 
@@ -246,7 +257,7 @@ def backward(tensor, grad=None, retain_graph=False):
                 continue
             g = _check_grad(node, i, g, t)
             if t._node is None:
-                t._accumulate(g)
+                t._accumulate(g, not retain_graph and _fresh(g, i, grads_in, grads_out))
                 continue
             slot = pending.setdefault(id(t._node), [None] * len(t._node.out_meta))
             k = t._out_index

@@ -156,10 +156,13 @@ class Tensor:
         self.data[...] = value
         return self
 
-    def _accumulate(self, g):
+    def _accumulate(self, g, fresh=False):
+        """Add g into .grad. ``fresh``: the engine vouches that no one else holds g (an
+        array an op's backward just allocated), so the first gradient is kept, not copied."""
         if self.grad is None:
             # Own the array: ops may hand back views of their incoming gradient.
-            self.grad = Tensor._wrap(np.array(g, dtype=self.dtype, copy=True))
+            self.grad = Tensor._wrap(g if fresh and g.dtype == self.dtype
+                                     else np.array(g, dtype=self.dtype, copy=True))
         else:
             self.grad.data = self.grad.data + g
 
