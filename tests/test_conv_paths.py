@@ -97,24 +97,27 @@ def test_conv_transpose_fused_matches_torch(monkeypatch, xs, ws, kw):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_kernels_are_im2col_products(dtype):
+@pytest.mark.parametrize("k,s,p,d", [((2, 3, 2), (1, 2, 1), (1, 1, 0), (1, 1, 2)),
+                                     ((1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 2, 1))])  # 1x1
+def test_fused_kernels_are_im2col_products(dtype, k, s, p, d):
     rng = np.random.default_rng(3)
     u = rng.standard_normal((3, 4, 2, 7, 6)).astype(dtype)
-    k, s, p, d, groups, M = (2, 3, 2), (1, 2, 1), (1, 1, 0), (1, 1, 2), 2, 3
+    groups, M = 2, 3
     osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
                 for i, kk, ss, pp, dd in zip(u.shape[2:], k, s, p, d))
     L = int(np.prod(osp))
-    a = rng.standard_normal((groups * M, 2 * 12)).astype(dtype)
+    kd = 2 * int(np.prod(k))                                            # Cg * K
+    a = rng.standard_normal((groups * M, kd)).astype(dtype)
     bias = rng.standard_normal(groups * M).astype(dtype)
-    col = K.im2col(u, k, s, p, d).reshape(groups, 24, 3, L)           # (g, Cg*K, N, L)
-    ref = np.einsum("gmk,gknl->ngml", a.reshape(groups, M, 24), col).reshape(3, groups * M, L)
+    col = K.im2col(u, k, s, p, d).reshape(groups, kd, 3, L)           # (g, Cg*K, N, L)
+    ref = np.einsum("gmk,gknl->ngml", a.reshape(groups, M, kd), col).reshape(3, groups * M, L)
     y = K.conv_unfold_gemm(u, a, bias, groups, k, s, p, d, osp)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref + bias[:, None], rtol=tol, atol=tol)
     gy = rng.standard_normal(y.shape).astype(dtype)
     gu, ga = K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp)
     g4 = gy.reshape(3, groups, M, L)
-    gcol = np.einsum("gmk,ngml->gknl", a.reshape(groups, M, 24), g4).reshape(48, 3 * L)
+    gcol = np.einsum("gmk,ngml->gknl", a.reshape(groups, M, kd), g4).reshape(2 * kd, 3 * L)
     np.testing.assert_allclose(gu, K.col2im(gcol, u.shape, k, s, p, d), rtol=tol, atol=tol)
     ga_ref = np.einsum("ngml,gknl->gmk", g4, col).reshape(a.shape)
     np.testing.assert_allclose(ga, ga_ref, rtol=tol, atol=tol)
