@@ -180,7 +180,7 @@ cdef inline void _im2col_rows(const real* xp, real* dst, const Py_ssize_t* e,
             src = xp + ((od * sd + offd) * H + (oh * sh + offh)) * W + (w0 * sw + offw)
             zero_fill(o, w0)
             if sw == 1:
-                if nw >= 16:
+                if nw >= 64:
                     memcpy(o + w0, src, nw * sizeof(real))
                 else:
                     for q in range(nw):
@@ -271,16 +271,20 @@ cdef Py_ssize_t* _wide_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W
                              Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
                              Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
                              Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-                             bint whole_images) except? NULL:
+                             Py_ssize_t M, bint whole_images) except? NULL:
     """The "wide" im2col of _dw.h for a dense convolution, or NULL when it does not pay or
     apply: it needs stride 1 and whole images per GEMM, and computes n (wide) instead of L
-    columns, worth it while n <= 1.5 L (small planes, where im2col's per-row copies cost
-    more than these extra columns). The caller frees the returned offset table."""
+    columns. The extra columns cost GEMM work in proportion to M (outputs per group), the
+    rows it saves cost im2col work: measured (one thread), wide won on LeNet's layers (M 6
+    and 16, n/L 1.14 and 1.36: fwd 1.5-1.7x faster) and 3x3 layers with M = 16-32 on 32x32
+    and 16x16 maps (bwd 1.1-1.3x), tied on a 64-channel 32x32 one and lost 5% on 64 channels
+    at 8x8 (n/L 1.22), hence (n - L) * M <= 8 L. The caller frees the returned table."""
     cdef Py_ssize_t* offs
+    cdef Py_ssize_t L = oD * oH * oW
     if not _wide_on or not whole_images or sd != 1 or sh != 1 or sw != 1 or kd * kh * kw == 1:
         return NULL
     offs = _dw_setup(g, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-    if g.K == 0 or 2 * g.n > 3 * oD * oH * oW:
+    if g.K == 0 or 2 * g.n > 3 * L or (g.n - L) * M > 8 * L:
         free(offs)
         return NULL
     return offs
@@ -454,7 +458,7 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
         return
     cdef dw_geo geo
     cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
-                                        dd, dh, dw, oD, oH, oW,
+                                        dd, dh, dw, oD, oH, oW, M,
                                         per_block > 1 or rows_per_chunk >= R)
     if offs != NULL:
         with nogil:
@@ -551,7 +555,7 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
         return
     cdef dw_geo geo
     cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
-                                        dd, dh, dw, oD, oH, oW,
+                                        dd, dh, dw, oD, oH, oW, M,
                                         per_block > 1 or rows_per_chunk >= R)
     if offs != NULL:
         with nogil:
