@@ -3,7 +3,8 @@
 Usage::
 
     python bench/run.py [--parts layers|train|all] [--threads 1,2] [--repeat N] [--quick]
-                        [--json FILE] [--filter SUBSTR] [--peers tinyconv,torch,...] [--list]
+                        [--json FILE] [--plot FILE.png] [--filter SUBSTR]
+                        [--peers tinyconv,torch,...] [--list]
 
 See bench/README.md for what the columns mean. Everything runs in one process; the peers are
 interleaved round-robin within each repetition, and before each timed sample the script waits
@@ -95,6 +96,7 @@ def openmp_runtimes():
 
 
 import numpy_ref  # noqa: E402  (bench/numpy_ref.py)
+import plot  # noqa: E402  (bench/plot.py: the chart of --plot; matplotlib only when drawing)
 import train_step  # noqa: E402  (bench/train_step.py: models, steps, memory probe of part "train")
 
 DTYPE = np.float32
@@ -110,7 +112,7 @@ class Case:
     """One benchmark row: an op, its input and weight shapes, PyTorch keyword arguments."""
 
     name: str
-    op: str  # "conv", "conv_transpose", "max_pool", "avg_pool"
+    op: str  # "conv", "conv_transpose", "max_pool", "avg_pool", or a key of ACTIVATIONS
     x: tuple
     w: tuple = None  # PyTorch layout: conv (Cout, Cin/g, *k), conv_transpose (Cin, Cout/g, *k)
     kw: dict = field(default_factory=dict)
@@ -123,13 +125,27 @@ class Case:
     def has_weight(self):
         return self.op in ("conv", "conv_transpose")
 
+    @property
+    def is_activation(self):
+        return self.op in numpy_ref.ACTIVATIONS
+
+    @property
+    def group(self):
+        return "activation" if self.is_activation else "conv/pool"
+
+    @property
+    def fn_name(self):
+        """The functional name in torch.nn.functional and tinyconv.nn.functional."""
+        return numpy_ref.function_name(self.op, self.nd)
+
     def bias_size(self):
         if self.op == "conv":
             return self.w[0]
         return self.w[1] * self.kw.get("groups", 1)
 
     def flops(self, out_shape):
-        """Forward FLOPs: 2 * N * Cout * Lout * Cin/groups * prod(k) (None for pooling)."""
+        """Forward FLOPs: 2 * N * Cout * Lout * Cin/groups * prod(k) (None for pooling and
+        activations, which are bound by memory traffic, not arithmetic)."""
         if self.op == "conv":
             return 2 * math.prod(out_shape) * self.w[1] * math.prod(self.w[2:])
         if self.op == "conv_transpose":  # the input-gradient of the conv out_shape -> x
@@ -163,6 +179,17 @@ LAYER_CASES = [
          kw=dict(kernel_size=3, stride=2, padding=1)),
     Case("avgpool 2x2 64x64x32x32", "avg_pool", (64, 64, 32, 32), kw=dict(kernel_size=2)),
 ]
+# Activations, PyTorch's defaults, on the pooling rows' tensor (4.2 M elements, 16 MiB float32,
+# as after a 64-channel 32x32 convolution at batch 64): op, keyword arguments. Their names start
+# with "act " (--filter act selects them all).
+ACTIVATION_SHAPE = (64, 64, 32, 32)
+ACTIVATION_ROWS = [("relu", {}), ("leaky_relu", dict(negative_slope=0.01)), ("elu", {}),
+                   ("gelu", {}), ("sigmoid", {}), ("tanh", {}), ("silu", {}), ("hardswish", {}),
+                   ("softplus", {})]
+LAYER_CASES += [
+    Case(" ".join(["act", op, *map(str, kw.values()), "x".join(map(str, ACTIVATION_SHAPE))]),
+         op, ACTIVATION_SHAPE, kw=kw)
+    for op, kw in ACTIVATION_ROWS]
 
 
 def make_data(case, seed=0):
@@ -197,12 +224,6 @@ class Prepared:
         self.fwd, self.train, self.results = fwd, train, results
 
 
-def _fn_name(case):
-    base = {"conv": "conv", "conv_transpose": "conv_transpose", "max_pool": "max_pool",
-            "avg_pool": "avg_pool"}[case.op]
-    return f"{base}{case.nd}d"
-
-
 class TinyconvPeer:
     name = "tinyconv"
 
@@ -210,7 +231,7 @@ class TinyconvPeer:
         return tinyconv is not None
 
     def prepare(self, case, x, w, b, gy):
-        fn = getattr(F, _fn_name(case))
+        fn = getattr(F, case.fn_name)
         xt = tinyconv.tensor(x, requires_grad=True)
         params = [xt]
         args = ()
@@ -259,7 +280,7 @@ class TorchPeer:
             conv = lambda a: torch.from_numpy(a).contiguous(memory_format=fmt)  # noqa: E731
         else:
             conv = torch.from_numpy
-        fn = getattr(TF, _fn_name(case))
+        fn = getattr(TF, case.fn_name)
         xt = conv(x).requires_grad_()
         params = [xt]
         args = ()
@@ -333,7 +354,7 @@ ALL_PEERS = {"tinyconv": TinyconvPeer(), "torch": TorchPeer(False), "torch-CL": 
 def oracle(case, x, w, b, gy):
     """Float64 output and gradients: PyTorch NCHW if importable, else numpy_ref in float64."""
     if torch is not None:
-        fn = getattr(TF, _fn_name(case))
+        fn = getattr(TF, case.fn_name)
         xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
         args = ()
         if case.has_weight:
@@ -629,7 +650,7 @@ def _geomean(xs):
 
 def run_layers(args, peers, threads, out):
     """Part "layers": every row of LAYER_CASES, forward and forward+backward."""
-    cases = [c for c in LAYER_CASES if not args.filter or args.filter.lower() in c.name.lower()]
+    cases = [c for c in LAYER_CASES if selected(c.name, args.filter)]
     if not cases:
         print(f"no layer row matches --filter {args.filter!r}")
         return 0
@@ -639,7 +660,8 @@ def run_layers(args, peers, threads, out):
     print(table.header(), flush=True)
     failures = noisy = 0
     monitor = LoadMonitor()
-    speedups = {p: {"torch": [], "torch-CL": [], "numpy": []} for p in PASSES}
+    # Geometric means per group of rows: convolutions and pooling, and activations.
+    speedups = {}
     for case in cases:
         gc.collect()
         x, w, b = make_data(case)
@@ -680,10 +702,12 @@ def run_layers(args, peers, threads, out):
                 tc = med.get("tinyconv")
                 for other in ("torch", "torch-CL", "numpy"):
                     if tc and med.get(other):
-                        speedups[pname][other].append(med[other] / tc)
+                        speedups.setdefault((case.group, pname, other), []).append(
+                            med[other] / tc)
                 out.append({
                     "part": "layers", "layer": case.name, "pass": pname, "threads": threads,
-                    "op": case.op, "x": list(case.x), "w": list(case.w) if case.w else None,
+                    "group": case.group, "op": case.op, "x": list(case.x),
+                    "w": list(case.w) if case.w else None,
                     "kwargs": case.kw, "flops": flops * (1 if pname == "fwd" else 3)
                     if flops else None,
                     "median_ms": {n: v * 1e3 for n, v in med.items()},
@@ -695,11 +719,13 @@ def run_layers(args, peers, threads, out):
             gc.enable()
         del prepared
     print("-" * len(table.header().split("\n")[0]))
-    for pname in PASSES:
-        parts = [f"vs {o} {g:.2f}x" for o in ("torch", "torch-CL", "numpy")
-                 if (g := _geomean(speedups[pname][o]))]
-        if parts:
-            print(f"geometric mean speedup of tinyconv, {pname}: " + ", ".join(parts))
+    for group in dict.fromkeys(c.group for c in cases):
+        for pname in PASSES:
+            parts = [f"vs {o} {g:.2f}x" for o in ("torch", "torch-CL", "numpy")
+                     if (g := _geomean(speedups.get((group, pname, o), [])))]
+            if parts:
+                print(f"geometric mean speedup of tinyconv, {group} rows, {pname}: "
+                      + ", ".join(parts))
     if noisy:
         print(f"warning: in {noisy} row(s) ('!' in column 'other') some samples were taken while "
               "other processes ran,\n         even after retakes; those times are not "
@@ -709,6 +735,8 @@ def run_layers(args, peers, threads, out):
 
 def _out_shape(case, x, w, b):
     """Output shape from the numpy reference's size formulas (no compute)."""
+    if case.is_activation:
+        return x.shape
     sp = x.shape[2:]
     kw = case.kw
     nd = case.nd
@@ -785,7 +813,7 @@ def run_train(args, peers, threads, out):
     same losses); peak memory of tinyconv and torch from fresh subprocesses (train_step.py).
     """
     rows = [r for r in train_rows()
-            if not args.filter or args.filter.lower() in r[0].lower()]
+            if selected(r[0], args.filter)]
     if not rows:
         print(f"no train row matches --filter {args.filter!r}")
         return 0
@@ -934,6 +962,25 @@ def environment():
     return env
 
 
+def selected(name, filt):
+    """Whether a row is run under --filter (a case-insensitive substring of its name)."""
+    return not filt or filt.lower() in name.lower()
+
+
+def list_rows(parts, filt=None):
+    """Print the rows of the given parts that --filter selects (--list)."""
+    if "layers" in parts:
+        for c in LAYER_CASES:
+            if selected(c.name, filt):
+                print(f"{c.name:34s} {c.op:15s} x{c.x} w{c.w} {c.kw}")
+    if "train" in parts:
+        for row, model, batch, _ in train_rows():
+            if not selected(row, filt):
+                continue
+            print(f"train: {row:22s} tinyconv.models.get_model({model!r}), input "
+                  f"({batch}, {', '.join(map(str, train_step.MODELS[model][1]))})")
+
+
 def _import_order(argv):
     """--import-order must act before argparse needs tinyconv (for the default thread count)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -959,6 +1006,9 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="fewer repetitions and shorter samples (about a minute)")
     ap.add_argument("--json", metavar="FILE", help="also write all samples and metadata as JSON")
+    ap.add_argument("--plot", metavar="FILE",
+                    help="also draw tinyconv's speedups of part 'layers' as a bar chart (e.g. "
+                         "chart.png; needs matplotlib, else a one-line note)")
     ap.add_argument("--filter", metavar="SUBSTR", help="only rows whose name contains SUBSTR")
     ap.add_argument("--peers", default=",".join(ALL_PEERS),
                     help=f"comma-separated peers to run (default: {','.join(ALL_PEERS)})")
@@ -976,7 +1026,8 @@ def parse_args(argv=None):
                          "runtime) first; see README (default: torch-first)")
     ap.add_argument("--no-memory", action="store_true",
                     help="part 'train': skip the peak-memory subprocesses")
-    ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    ap.add_argument("--list", action="store_true",
+                    help="list the rows (those --filter selects) and exit")
     args = ap.parse_args(argv)
     if args.repeat is None:
         args.repeat = 3 if args.quick else 7
@@ -1010,13 +1061,7 @@ def main(argv=None):
     import_libraries(_import_order(argv))
     args = parse_args(argv)
     if args.list:
-        if "layers" in args.parts:
-            for c in LAYER_CASES:
-                print(f"{c.name:34s} {c.op:15s} x{c.x} w{c.w} {c.kw}")
-        if "train" in args.parts:
-            for row, model, batch, _ in train_rows():
-                print(f"train: {row:22s} tinyconv.models.get_model({model!r}), input "
-                      f"({batch}, {', '.join(map(str, train_step.MODELS[model][1]))})")
+        list_rows(args.parts, args.filter)
         return 0
     env = environment()
     env["import_order"] = args.import_order
@@ -1057,6 +1102,8 @@ def main(argv=None):
             json.dump({"environment": env, "args": {k: v for k, v in vars(args).items()},
                        "results": results}, f, indent=1)
         print(f"wrote {args.json}")
+    if args.plot:
+        plot.save_chart({"environment": env, "results": results}, args.plot)
     return 1 if failures else 0
 
 
