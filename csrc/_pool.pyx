@@ -282,6 +282,77 @@ cdef void _avg_run(const real* xb, real* ob, real* gb, bint backward, bint adapt
                        D, H, W, oD, oH, oW, count_include_pad, divisor_override)
 
 
+cdef void _avg_tile_plane(const real* xp, real* op, real* gp, bint backward, real* acc,
+                          Py_ssize_t H, Py_ssize_t W, Py_ssize_t oD, Py_ssize_t oH,
+                          Py_ssize_t oW, Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                          real div) noexcept nogil:
+    """One plane of _avg_tiles; acc is oW*kw scratch. Backward overwrites gp (D*H*W)."""
+    cdef Py_ssize_t wc = oW * kw, od, oh, ow, i, j, q
+    cdef const real* row
+    cdef real* grow
+    cdef real v
+    for od in range(oD):
+        for oh in range(oH):
+            if backward:
+                for ow in range(oW):
+                    v = op[ow] / div
+                    for q in range(kw):
+                        acc[ow * kw + q] = v
+                for i in range(kd):
+                    for j in range(kh):
+                        grow = gp + ((od * kd + i) * H + oh * kh + j) * W
+                        for q in range(wc):
+                            grow[q] = acc[q]
+            else:
+                row = xp + (od * kd * H + oh * kh) * W
+                for q in range(wc):
+                    acc[q] = row[q]
+                for i in range(kd):
+                    for j in range(kh):
+                        if i or j:
+                            row = xp + ((od * kd + i) * H + oh * kh + j) * W
+                            for q in range(wc):
+                                acc[q] += row[q]
+                for ow in range(oW):
+                    v = 0
+                    for q in range(kw):
+                        v += acc[ow * kw + q]
+                    op[ow] = v / div
+            op += oW
+
+
+cdef void _avg_tiles(const real* xb, real* ob, real* gb, bint backward, Py_ssize_t P,
+                     Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+                     Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, real div,
+                     int nthreads) noexcept nogil:
+    """avg_pool with stride = kernel and no padding (the usual 2x2 / 2): windows tile the
+    input, so forward adds whole input rows (contiguous, vectorised) before summing each
+    window's kw columns, and backward writes each gradient into its own tile (no adds)."""
+    cdef Py_ssize_t DHW = D * H * W, oDHW = oD * oH * oW, p
+    cdef real* acc = NULL
+    with parallel(num_threads=nthreads):
+        acc = <real*>malloc(imax(oW * kw, 1) * sizeof(real))
+        for p in prange(P, schedule='static'):
+            if acc == NULL:
+                continue
+            if backward:
+                memset(gb + p * DHW, 0, DHW * sizeof(real))
+            _avg_tile_plane(xb + p * DHW if xb != NULL else NULL, ob + p * oDHW,
+                            gb + p * DHW if gb != NULL else NULL, backward, acc, H, W,
+                            oD, oH, oW, kd, kh, kw, div)
+        free(acc)
+
+
+cdef bint _tiles(Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, Py_ssize_t oD, Py_ssize_t oH,
+                 Py_ssize_t oW, Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sd,
+                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pd, Py_ssize_t ph,
+                 Py_ssize_t pw) noexcept nogil:
+    """Whether the windows tile the input: stride = kernel, no padding, no partial window."""
+    return (sd == kd and sh == kh and sw == kw and pd == 0 and ph == 0 and pw == 0
+            and oD * kd <= D and oH * kh <= H and oW * kw <= W)
+
+
 def avg_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                      Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
@@ -290,6 +361,12 @@ def avg_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     """Average pooling with PyTorch's divisor rule; an empty (all-padding) window gives 0."""
     cdef Py_ssize_t P = x.shape[0], D = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t oD = out.shape[1], oH = out.shape[2], oW = out.shape[3]
+    if _tiles(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw, pd, ph, pw):
+        with nogil:
+            _avg_tiles(&x[0, 0, 0, 0], &out[0, 0, 0, 0], NULL, False, P, D, H, W, oD, oH, oW,
+                       kd, kh, kw, <real>(divisor_override if divisor_override
+                                          else kd * kh * kw), nthreads)
+        return
     cdef Py_ssize_t* tab = _avg_tables(False, D, H, W, oD, oH, oW,
                                        kd, kh, kw, sd, sh, sw, pd, ph, pw)
     with nogil:
@@ -307,6 +384,13 @@ def avg_pool_backward(const real[:, :, :, ::1] grad_out, real[:, :, :, ::1] grad
     cdef Py_ssize_t P = grad_in.shape[0], D = grad_in.shape[1]
     cdef Py_ssize_t H = grad_in.shape[2], W = grad_in.shape[3]
     cdef Py_ssize_t oD = grad_out.shape[1], oH = grad_out.shape[2], oW = grad_out.shape[3]
+    if _tiles(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw, pd, ph, pw):
+        with nogil:
+            _avg_tiles(NULL, <real*>&grad_out[0, 0, 0, 0], &grad_in[0, 0, 0, 0], True, P, D, H,
+                       W, oD, oH, oW, kd, kh, kw,
+                       <real>(divisor_override if divisor_override else kd * kh * kw),
+                       nthreads)
+        return
     cdef Py_ssize_t* tab = _avg_tables(False, D, H, W, oD, oH, oW,
                                        kd, kh, kw, sd, sh, sw, pd, ph, pw)
     with nogil:
