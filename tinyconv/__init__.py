@@ -13,6 +13,7 @@ import sys as _sys
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import _kernels  # noqa: E402  (fails with a readable message if the build is missing)
+from ._kernels import empty_cache  # noqa: E402
 from ._parallel import get_num_threads, set_num_threads, show_config  # noqa: E402
 from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa
 from .ops.basic import (argmax, cat, exp, flatten, log, matmul, max, mean, min, permute,  # noqa

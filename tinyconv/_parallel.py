@@ -141,6 +141,7 @@ def show_config():
             if _kernels.fused_conv_available() else
             "not found: convolutions use batch-chunked im2col + numpy.matmul")
     print(f"  conv GEMM:    {gemm}")
+    print(f"  allocator:    {_kernels.allocator_info()}")
     print(f"  numpy:        {np.__version__}")
 
 
