@@ -21,13 +21,14 @@ Spatial wrappers always take 5-D ``(N, C, D, H, W)`` arrays and 3-tuples of para
 """
 
 import operator
+import os
 
 import numpy as np
 
 from . import _parallel
 
 try:
-    from . import _act, _build, _conv, _im2col, _layout, _pool
+    from . import _act, _alloc, _build, _conv, _im2col, _layout, _pool
     from . import _deform
     from . import _interp
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
@@ -58,6 +59,36 @@ _VERSION = "0.1.0"
 PARALLEL_MIN_WORK = 32768
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+# ----------------------------------------------------------------------------- allocator
+# numpy's array data through tinyconv's caching allocator (csrc/_alloc.h): the same large
+# arrays come back every training step, and fresh memory costs a page fault per 4 KiB on
+# first write (relu forward on 16 MiB: 0.94 ms fresh, 0.36 ms reused). Installed for the
+# thread that imports tinyconv (numpy's handler is per context); TINYCONV_ALLOCATOR=numpy
+# keeps numpy's default.
+_ALLOCATOR = os.environ.get("TINYCONV_ALLOCATOR", "cache").strip().lower() or "cache"
+if _ALLOCATOR not in ("cache", "numpy"):
+    raise ValueError(f"tinyconv: TINYCONV_ALLOCATOR must be 'cache' or 'numpy', got "
+                     f"{_ALLOCATOR!r}")
+if _ALLOCATOR == "cache":
+    _alloc.install()
+
+
+def allocator_info():
+    """One line for show_config: which allocator numpy arrays get, and the cache's counts."""
+    hits, misses, cached, blocks, min_size = _alloc.stats()
+    if _ALLOCATOR != "cache":
+        return "numpy's default (TINYCONV_ALLOCATOR=numpy)"
+    return (f"caching, blocks >= {min_size >> 10} KiB (hits {hits}, misses {misses}, "
+            f"{blocks} blocks / {cached / 2**20:.1f} MiB held)")
+
+
+def empty_cache():
+    """Give the memory the caching allocator holds for reuse back to the C library.
+
+    Returns the number of bytes released. Like ``torch.cuda.empty_cache()``: never needed for
+    correctness; the cache never holds more than the most memory that was in use at once."""
+    return _alloc.empty()
 _ONE = {dt: np.zeros(1, dt) for dt in _FLOATS}  # stand-in for "no bias" (kernels want a buffer)
 
 
