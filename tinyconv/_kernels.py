@@ -1160,3 +1160,129 @@ def resample_backward(g, n_in, i0, w0=None, i1=None, w1=None):
     if g.size:
         _interp.resample_backward(g, gx, i0, w0, i1, w1, two, _threads(g.size))
     return gx
+
+
+# ----------------------------------------------------------------------------- batch norm
+__all__ += ["batch_norm_affine", "batch_norm_backward", "batch_norm_train"]
+
+try:
+    from . import _norm
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+    raise ImportError(f"tinyconv: the compiled batch-norm kernels could not be imported ({exc}); "
+                      "rebuild them with `python setup.py build_ext --inplace`.") from exc
+
+
+#: Planes (L values per image and channel) shorter than this take the kernels' column path
+#: (csrc/_norm.h) instead of the plane path. Training forward + backward, float32, one thread,
+#: N = 64, against the plane path: L = 1 (BatchNorm1d, C = 4096) 0.27 ms against 11.8 ms;
+#: L = 16 0.23 against 0.64; L = 64 0.24 against 0.35; L = 128 0.24 against 0.26; L = 256
+#: 0.26 against 0.22.
+BN_COLUMNS_BELOW = 256
+
+
+def _bn_input(op, x):
+    """x as a contiguous (N, C, L) float array; its thread count and whether to take the
+    column path."""
+    x = _float_array(op, "x", x, 3)
+    return x, min(_threads(x.size), max(x.shape[1], 1)), x.shape[2] < BN_COLUMNS_BELOW
+
+
+def _bn_vec(op, name, a, x, optional=False):
+    """A (C,) array of x's dtype for x (N, C, L); None passes through when ``optional``."""
+    if a is None and optional:
+        return None
+    a = _float_array(op, name, a, 1)
+    _same_dtype(op, x, a, ("x", name))
+    if a.shape != (x.shape[1],):
+        raise ValueError(f"{op}: {name} has shape {a.shape} but x {x.shape} has "
+                         f"{x.shape[1]} channels")
+    return a
+
+
+def batch_norm_train(x, weight=None, bias=None, eps=1e-5, out=None):
+    """Training-mode batch normalisation of x (N, C, L) over N and L, per channel.
+
+    ``out``: an optional preallocated C-contiguous result (e.g. a view of an array of the
+    caller's shape).
+
+    Returns
+    -------
+    y : ndarray (N, C, L), x's dtype
+        ``(x - mean) / sqrt(var + eps) * weight + bias`` (weight, bias (C,) optional).
+    mean, var : ndarray (C,), float64
+        The batch mean and biased variance (two passes over each channel, in double).
+    """
+    op = "batch_norm_train"
+    x, threads, cols = _bn_input(op, x)
+    w = _bn_vec(op, "weight", weight, x, optional=True)
+    b = _bn_vec(op, "bias", bias, x, optional=True)
+    eps = float(eps)
+    if not eps >= 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {eps}")
+    if x.shape[0] * x.shape[2] == 0:
+        raise ValueError(f"{op}: x {x.shape} has no values per channel")
+    y = _out_buffer(op, out, x.shape, x.dtype, x)
+    stats = np.empty((2, x.shape[1]), np.float64)
+    if x.size:
+        one = _ONE[x.dtype]
+        _norm.forward_train(x, one if w is None else w, one if b is None else b,
+                            w is not None, b is not None, eps, stats,
+                            np.empty((3, x.shape[1]), x.dtype), y, cols, threads)
+    return y, stats[0], stats[1]
+
+
+def batch_norm_affine(x, mean, scale, bias=None, out=None):
+    """``y = (x - mean[c]) * scale[c] + bias[c]`` for x (N, C, L) (evaluation-mode batch norm
+    with the running statistics: ``scale = weight / sqrt(running_var + eps)``); ``out`` as
+    :func:`batch_norm_train`."""
+    op = "batch_norm_affine"
+    x, threads, cols = _bn_input(op, x)
+    mean = _bn_vec(op, "mean", mean, x)
+    scale = _bn_vec(op, "scale", scale, x)
+    b = _bn_vec(op, "bias", bias, x, optional=True)
+    y = _out_buffer(op, out, x.shape, x.dtype, x)
+    if x.size:
+        _norm.forward_affine(x, mean, scale, np.zeros_like(mean) if b is None else b, y, cols,
+                             threads)
+    return y
+
+
+def batch_norm_backward(x, grad_out, mean, invstd, scale, training, need_x=True, need_w=True,
+                        need_b=True, out=None):
+    """Gradients of ``y = (x - mean) * scale + bias`` with ``scale = invstd * weight``.
+
+    Parameters
+    ----------
+    x, grad_out : ndarray (N, C, L)
+    mean, invstd, scale : ndarray (C,), x's dtype
+        The statistics the forward normalised with, and ``invstd * weight`` (or ``invstd``).
+    training : bool
+        True when mean and invstd were the batch's own (they then depend on x).
+    need_x, need_w, need_b : bool
+    out : ndarray (N, C, L), optional
+        Preallocated C-contiguous grad_x (used when need_x).
+
+    Returns
+    -------
+    (grad_x, grad_weight, grad_bias), each None unless asked for: with ``xhat = (x - mean) *
+    invstd`` and M = N*L, ``grad_bias = sum g``, ``grad_weight = sum g * xhat`` (in double),
+    ``grad_x = scale * (g - grad_bias / M - xhat * grad_weight / M)`` when training, else
+    ``g * scale``.
+    """
+    op = "batch_norm_backward"
+    x, threads, cols = _bn_input(op, x)
+    g = _float_array(op, "grad_out", grad_out, 3)
+    _same_dtype(op, x, g, ("x", "grad_out"))
+    if g.shape != x.shape:
+        raise ValueError(f"{op}: grad_out has shape {g.shape} but x has shape {x.shape}")
+    mean, invstd, scale = (_bn_vec(op, name, a, x) for name, a in
+                           (("mean", mean), ("invstd", invstd), ("scale", scale)))
+    need_x, need_sums, training = bool(need_x), bool(need_w or need_b), bool(training)
+    gx = _out_buffer(op, out, x.shape, x.dtype, x, g) if need_x else None
+    sums = np.zeros((2, x.shape[1]), np.float64)
+    if x.size and (need_x or need_sums):
+        _norm.backward(x, g, mean, invstd, scale, gx if need_x else np.empty((1, 1, 1), x.dtype),
+                       sums, np.empty((2, x.shape[1]), x.dtype), training, need_x, need_sums,
+                       cols, threads)
+    return (gx, sums[1].astype(x.dtype) if need_w else None,
+            sums[0].astype(x.dtype) if need_b else None)

@@ -31,8 +31,11 @@ Local response normalisation (``local_response_norm``, PyTorch's definition), fo
     dx_j = g_j * d_j^(-beta) - 2 * alpha * beta / size * x_j * sum_{c : j in W(c)} g_c * y_c / d_c
 """
 
+import math
+
 import numpy as np
 
+from .. import _kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import check_float
@@ -40,63 +43,47 @@ from ._util import check_float
 __all__ = ["batch_norm", "layer_norm", "group_norm", "local_response_norm"]
 
 
-def _per_channel(a, ndim):
-    return a.reshape((1, -1) + (1,) * (ndim - 2))
-
-
 class BatchNorm(Function):
+    # Compiled kernels (csrc/_norm.pyx): statistics, normalisation and the affine map in one
+    # parallel call. Backward recomputes xhat from the saved input instead of keeping a
+    # normalised copy (one activation-sized buffer less per layer, and no slower). Outputs are
+    # allocated in the caller's shape and written through an (N, C, L) view, so the engine
+    # can keep the input gradient as .grad without copying it.
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
-        x3 = x.reshape(n, c, -1)  # (N, C, L): reduce over axes 0 and 2
-        m = x3.shape[0] * x3.shape[2]
+        x3 = np.ascontiguousarray(x).reshape(n, c, math.prod(x.shape[2:]))  # reduce over 0, 2
+        y = np.empty(x.shape, x.dtype)
         if training:
-            mean = x3.mean(axis=(0, 2))
-            xc = x3 - mean[:, None]
-            var = np.einsum("ncl,ncl->c", xc, xc) / m
+            _, mean, var = _kernels.batch_norm_train(x3, weight, bias, eps,
+                                                     out=y.reshape(x3.shape))
+            m = x3.shape[0] * x3.shape[2]
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
             if running_var is not None:
                 running_var *= 1 - momentum
                 running_var += (momentum * m / max(m - 1, 1)) * var
-        else:
-            mean, var = running_mean, running_var
-            xc = x3 - mean[:, None]
+            mean = mean.astype(x.dtype)
+        else:  # (a copy: a later training-mode call updates running_mean in place)
+            mean, var = running_mean.copy(), running_var
         invstd = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-        xhat = xc
-        xhat *= invstd[:, None]
         scale = invstd if weight is None else invstd * weight
-        ctx.save_for_backward(xhat, scale, weight)
-        ctx.training, ctx.shape = training, x.shape
-        if weight is None and bias is None:
-            return xhat.reshape(x.shape).copy()
-        y = xhat * weight[:, None] if weight is not None else xhat.copy()
-        if bias is not None:
-            y += bias[:, None]
-        return y.reshape(x.shape)
+        if not training:
+            _kernels.batch_norm_affine(x3, mean, scale, bias, out=y.reshape(x3.shape))
+        ctx.save_for_backward(x3, mean, invstd, scale)
+        ctx.training = training
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        xhat, scale, weight = ctx.saved_tensors
-        n, c, _ = xhat.shape
-        g3 = g.reshape(n, c, -1)
+        x3, mean, invstd, scale = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        sums = need_w or need_b or (need_x and ctx.training)  # eval-mode dx needs neither
-        gb = g3.sum(axis=(0, 2)) if sums else None
-        gw = np.einsum("ncl,ncl->c", g3, xhat) if sums else None
-        gx = None
-        if need_x:
-            if ctx.training:
-                m = n * xhat.shape[2]
-                gx = g3 - (gb / m)[:, None]
-                gx -= xhat * (gw / m)[:, None]
-                gx *= scale[:, None]
-            else:
-                gx = g3 * scale[:, None]
-            gx = gx.reshape(ctx.shape)
-        return (gx, gw if need_w else None, gb if need_b else None,
-                None, None, None, None, None)
+        gx = np.empty(g.shape, g.dtype) if need_x else None
+        _, gw, gb = _kernels.batch_norm_backward(
+            x3, g.reshape(x3.shape), mean, invstd, scale, ctx.training, need_x, need_w, need_b,
+            out=None if gx is None else gx.reshape(x3.shape))
+        return gx, gw, gb, None, None, None, None, None
 
 
 def _check_vec(op, t, name, c, x):
