@@ -1,7 +1,8 @@
 """Thin, memory-safe wrappers around tinyconv's compiled kernels.
 
 This is the only module that imports the compiled extensions (``tinyconv._im2col``,
-``tinyconv._pool``, ``tinyconv._layout``, ``tinyconv._act``, ``tinyconv._build``, ...). Every
+``tinyconv._conv``, ``tinyconv._pool``, ``tinyconv._norm``, ``tinyconv._act``,
+``tinyconv._alloc``, ...). Every
 wrapper takes and returns numpy arrays and does the things the ``nogil`` kernels cannot:
 
 * checks that float arrays are float32 or float64 (``TypeError`` naming the op otherwise) and
@@ -28,7 +29,7 @@ import numpy as np
 from . import _parallel
 
 try:
-    from . import _act, _alloc, _build, _conv, _im2col, _layout, _pool
+    from . import _act, _alloc, _build, _conv, _im2col, _layout, _norm, _pool
     from . import _deform
     from . import _interp
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
@@ -1164,12 +1165,6 @@ def resample_backward(g, n_in, i0, w0=None, i1=None, w1=None):
 
 # ----------------------------------------------------------------------------- batch norm
 __all__ += ["batch_norm_affine", "batch_norm_backward", "batch_norm_train"]
-
-try:
-    from . import _norm
-except ImportError as exc:  # pragma: no cover - exercised only on a broken install
-    raise ImportError(f"tinyconv: the compiled batch-norm kernels could not be imported ({exc}); "
-                      "rebuild them with `python setup.py build_ext --inplace`.") from exc
 
 
 #: Planes (L values per image and channel) shorter than this take the kernels' column path
