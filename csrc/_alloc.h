@@ -9,10 +9,12 @@
  *
  * How: blocks of at least tc_cache.min_size bytes are kept on free, in a short list in
  * freeing order, and handed out again for a request of the same size (rounded up to 4 KiB).
- * A request that finds no block of its size first releases cached blocks, oldest first, at
- * least as many bytes as it asks for: so live + cached bytes never exceed the largest
- * amount that was ever live at once, and peak memory is never higher than without the
- * cache. Smaller blocks go straight to malloc. Each block carries a header holding its size
+ * The cache tracks the bytes in use (live) and their high-water mark (peak); a request that
+ * finds no block of its size first releases cached blocks, oldest first, until live +
+ * cached + the request fit under that mark (or under live + the request, if higher). So
+ * live + cached never exceeds the most that was ever live at once, and peak memory is never
+ * higher than without the cache. (Releasing as many bytes as each miss asks for, the first
+ * version, kept the same bound but let a LeNet-5 step reuse only 25% of its blocks.) Smaller blocks go straight to malloc. Each block carries a header holding its size
  * and the offset back to what malloc returned, so free does not rely on the size numpy
  * passes (ndarray.resize changes it).
  */
@@ -40,10 +42,11 @@ static struct {
     pthread_mutex_t lock;
     tc_slot slot[TC_SLOTS]; /* oldest first */
     int count;
-    size_t cached; /* bytes held in slot[] */
+    size_t cached;     /* bytes held in slot[] */
+    size_t live, peak; /* bytes of cacheable blocks in use; the most ever in use at once */
     size_t min_size;
     size_t hits, misses;
-} tc_cache = {PTHREAD_MUTEX_INITIALIZER, {{0, NULL}}, 0, 0, (size_t)256 << 10, 0, 0};
+} tc_cache = {PTHREAD_MUTEX_INITIALIZER, {{0, NULL}}, 0, 0, 0, 0, (size_t)256 << 10, 0, 0};
 
 /* header words just below the pointer handed out: [-2] = offset to raw, [-1] = size */
 static inline void* tc_mark(void* raw, size_t header, size_t size)
@@ -86,19 +89,26 @@ static void* tc_malloc(void* ctx, size_t size)
     if (raw) {
         tc_cache.hits++;
     } else {
-        size_t freed = 0;
+        size_t after = tc_cache.live + total;
+        size_t bound = after > tc_cache.peak ? after : tc_cache.peak;
         tc_cache.misses++;
-        while (tc_cache.count > 0 && freed < total) {
-            freed += tc_cache.slot[0].size;
+        while (tc_cache.count > 0 && after + tc_cache.cached > bound) {
             evicted[nevicted++] = tc_cache.slot[0].raw;
             tc_take(0);
         }
     }
+    tc_cache.live += total;
+    if (tc_cache.live > tc_cache.peak)
+        tc_cache.peak = tc_cache.live;
     pthread_mutex_unlock(&tc_cache.lock);
     for (int i = 0; i < nevicted; i++)
         free(evicted[i]);
-    if (!raw && posix_memalign(&raw, TC_BIG_HEADER, total) != 0)
+    if (!raw && posix_memalign(&raw, TC_BIG_HEADER, total) != 0) {
+        pthread_mutex_lock(&tc_cache.lock);
+        tc_cache.live -= total;
+        pthread_mutex_unlock(&tc_cache.lock);
         return NULL;
+    }
     return tc_mark(raw, TC_BIG_HEADER, total);
 }
 
@@ -116,6 +126,7 @@ static void tc_free(void* ctx, void* ptr, size_t size)
         return;
     }
     pthread_mutex_lock(&tc_cache.lock);
+    tc_cache.live -= total;
     if (tc_cache.count == TC_SLOTS) {
         evicted = tc_cache.slot[0].raw;
         tc_take(0);
@@ -153,7 +164,8 @@ static void* tc_realloc(void* ctx, void* ptr, size_t new_size)
     return q;
 }
 
-/* Release every cached block; returns the bytes released. */
+/* Release every cached block and restart the high-water mark from what is live now; returns
+ * the bytes released. */
 static size_t tc_empty(void)
 {
     void* evicted[TC_SLOTS];
@@ -166,6 +178,7 @@ static size_t tc_empty(void)
         evicted[i] = tc_cache.slot[i].raw;
     tc_cache.count = 0;
     tc_cache.cached = 0;
+    tc_cache.peak = tc_cache.live;
     pthread_mutex_unlock(&tc_cache.lock);
     for (int i = 0; i < n; i++)
         free(evicted[i]);
@@ -180,6 +193,8 @@ static void tc_stats(size_t* out)
     out[2] = tc_cache.cached;
     out[3] = (size_t)tc_cache.count;
     out[4] = tc_cache.min_size;
+    out[5] = tc_cache.live;
+    out[6] = tc_cache.peak;
     pthread_mutex_unlock(&tc_cache.lock);
 }
 

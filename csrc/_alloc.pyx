@@ -50,7 +50,8 @@ def empty():
 
 
 def stats():
-    """(hits, misses, cached bytes, cached blocks, smallest cached size) so far."""
-    cdef size_t out[5]
+    """(hits, misses, cached bytes, cached blocks, smallest cached size, live bytes, peak
+    live bytes) so far; live and peak count only blocks of the cached sizes."""
+    cdef size_t out[7]
     tc_stats(out)
-    return tuple(out[i] for i in range(5))
+    return tuple(out[i] for i in range(7))

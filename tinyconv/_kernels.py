@@ -77,7 +77,7 @@ if _ALLOCATOR == "cache":
 
 def allocator_info():
     """One line for show_config: which allocator numpy arrays get, and the cache's counts."""
-    hits, misses, cached, blocks, min_size = _alloc.stats()
+    hits, misses, cached, blocks, min_size = _alloc.stats()[:5]
     if _ALLOCATOR != "cache":
         return "numpy's default (TINYCONV_ALLOCATOR=numpy)"
     return (f"caching, blocks >= {min_size >> 10} KiB (hits {hits}, misses {misses}, "
@@ -88,7 +88,8 @@ def empty_cache():
     """Give the memory the caching allocator holds for reuse back to the C library.
 
     Returns the number of bytes released. Like ``torch.cuda.empty_cache()``: never needed for
-    correctness; the cache never holds more than the most memory that was in use at once."""
+    correctness; in use plus cached never exceeds the most memory that was in use at once
+    (counted again from now on)."""
     return _alloc.empty()
 _ONE = {dt: np.zeros(1, dt) for dt in _FLOATS}  # stand-in for "no bias" (kernels want a buffer)
 
