@@ -129,6 +129,56 @@ cdef void _max_plane(const real* xp, real* op, int64_t* ip,
             ip += oW
 
 
+cdef void _max_tile_plane(const real* xp, real* op, int64_t* ip, Py_ssize_t H, Py_ssize_t W,
+                          Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
+                          Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
+    """One plane of max pooling whose windows tile the input (stride = kernel, no padding or
+    dilation): _max_window's rule (a tap wins if larger or NaN, ties keep the first) with the
+    NaN test folded into the comparison, no per-window tables, and 2x2 windows unrolled."""
+    cdef Py_ssize_t od, oh, ow, a, b, k, base, idx, best
+    cdef real v, m, v0, v1, v2, v3
+    cdef bint gt
+    for od in range(oD):
+        for oh in range(oH):
+            base = (od * kd * H + oh * kh) * W
+            if kd == 1 and kh == 2 and kw == 2:
+                for ow in range(oW):
+                    idx = base + 2 * ow
+                    v0 = xp[idx]
+                    v1 = xp[idx + 1]
+                    v2 = xp[idx + W]
+                    v3 = xp[idx + W + 1]
+                    m = v0
+                    best = idx
+                    gt = (v1 > m) | (v1 != v1)
+                    m = v1 if gt else m
+                    best = idx + 1 if gt else best
+                    gt = (v2 > m) | (v2 != v2)
+                    m = v2 if gt else m
+                    best = idx + W if gt else best
+                    gt = (v3 > m) | (v3 != v3)
+                    m = v3 if gt else m
+                    best = idx + W + 1 if gt else best
+                    op[ow] = m
+                    ip[ow] = best
+            else:
+                for ow in range(oW):
+                    m = -INFINITY
+                    best = base + ow * kw
+                    for a in range(kd):
+                        for b in range(kh):
+                            for k in range(kw):
+                                idx = base + (a * H + b) * W + ow * kw + k
+                                v = xp[idx]
+                                gt = (v > m) | (v != v)
+                                m = v if gt else m
+                                best = idx if gt else best
+                    op[ow] = m
+                    ip[ow] = best
+            op += oW
+            ip += oW
+
+
 def max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                      int64_t[:, :, :, ::1] indices,
                      Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -149,6 +199,14 @@ def max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     _tap_table(tD, oD, D, kd, sd, pd, dd)
     _tap_table(tH, oH, H, kh, sh, ph, dh)
     _tap_table(tW, oW, W, kw, sw, pw, dw)
+    if dd == 1 and dh == 1 and dw == 1 and _tiles(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
+                                                  pd, ph, pw):
+        with nogil, parallel(num_threads=nthreads):
+            for p in prange(P, schedule='static'):
+                _max_tile_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, H, W, oD, oH, oW,
+                                kd, kh, kw)
+        free(tab)
+        return
     with nogil, parallel(num_threads=nthreads):
         for p in prange(P, schedule='static'):
             _max_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, tD, tH, tW,
