@@ -290,57 +290,15 @@ cdef Py_ssize_t* _wide_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W
     return offs
 
 
-cdef int _unfold_gemm_wide(const real* ub, const real* ab, const real* bb, bint has_bias,
-                           real* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups,
-                           Py_ssize_t M, const dw_geo* geo, Py_ssize_t per_block,
-                           int nthreads) noexcept nogil:
-    """unfold_gemm for blocks of whole images through the wide im2col: columns of the
-    block's images side by side (n each), one GEMM, outputs narrowed into y. Returns 1 if a
-    buffer is missing."""
-    cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, nw = geo.n
-    cdef Py_ssize_t Cg = C // groups, Kd = Cg * geo.K
-    cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
-    cdef Py_ssize_t b, n, n1, i, g, m, nl
-    cdef real* col = NULL
-    cdef real* tmp = NULL
-    cdef real* P = NULL
-    cdef int failed = 0
-    cdef int* failp = &failed
-    with parallel(num_threads=nthreads):
-        col = <real*>malloc(Kd * per_block * nw * sizeof(real))
-        tmp = <real*>malloc(M * per_block * nw * sizeof(real))
-        P = <real*>malloc(geo.PP * sizeof(real))
-        if col == NULL or tmp == NULL or P == NULL:
-            failp[0] = 1
-        for b in prange(nblocks, schedule='static'):
-            if col == NULL or tmp == NULL or P == NULL:
-                continue
-            n = b * per_block
-            n1 = imin(n + per_block, N)
-            nl = (n1 - n) * nw
-            for g in range(groups):
-                for i in range(n1 - n):
-                    _unfold_wide(ub + ((n + i) * C + g * Cg) * DHW, col + i * nw, nl, Cg, DHW,
-                                 geo, P)
-                gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, tmp, nl)
-                for i in range(n1 - n):
-                    for m in range(M):
-                        _narrow(tmp + m * nl + i * nw, yb + ((n + i) * groups * M + g * M + m) * L,
-                                bb[g * M + m] if has_bias else 0, geo)
-        free(col)
-        free(tmp)
-        free(P)
-    return failed
-
-
-cdef int _gemm_fold_wide(const real* ub, const real* ab, const real* gb, real* gub, real* gab,
-                         bint need_u, bint need_a, Py_ssize_t N, Py_ssize_t C,
-                         Py_ssize_t groups, Py_ssize_t M, const dw_geo* geo,
-                         Py_ssize_t per_block, int nthreads) noexcept nogil:
-    """gemm_fold through the wide im2col (see _unfold_gemm_wide): the block's gy spread wide
-    (zeros in the thrown-away columns, so they add nothing), then the weight-gradient GEMM on
-    the block's wide columns and the input-gradient GEMM folded back. Returns 1 if a buffer
-    is missing."""
+cdef int _wide(const real* ub, const real* ab, const real* bb, bint has_bias, const real* gb,
+               real* yb, real* gub, real* gab, bint forward, bint need_u, bint need_a,
+               Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M,
+               const dw_geo* geo, Py_ssize_t per_block, int nthreads) noexcept nogil:
+    """unfold_gemm (forward) or gemm_fold for blocks of whole images through the wide
+    im2col: the block's columns side by side (n each), one GEMM per group. Forward narrows
+    the GEMM's wide outputs into y. Backward first spreads the block's gy wide (zeros in the
+    thrown-away columns, so they add nothing), then runs the weight-gradient GEMM on the
+    wide columns and folds the input-gradient GEMM back. Returns 1 if a buffer is missing."""
     cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, nw = geo.n
     cdef Py_ssize_t Cg = C // groups, Kd = Cg * geo.K
     cdef Py_ssize_t nblocks = (N + per_block - 1) // per_block
@@ -365,14 +323,23 @@ cdef int _gemm_fold_wide(const real* ub, const real* ab, const real* gb, real* g
             n1 = imin(n + per_block, N)
             nl = (n1 - n) * nw
             for g in range(groups):
+                if forward or need_a:
+                    for i in range(n1 - n):
+                        _unfold_wide(ub + ((n + i) * C + g * Cg) * DHW, col + i * nw, nl, Cg,
+                                     DHW, geo, P)
+                if forward:
+                    gemm(False, False, M, nl, Kd, ab + g * M * Kd, Kd, col, nl, 0, tmp, nl)
+                    for i in range(n1 - n):
+                        for m in range(M):
+                            _narrow(tmp + m * nl + i * nw,
+                                    yb + ((n + i) * groups * M + g * M + m) * L,
+                                    bb[g * M + m] if has_bias else 0, geo)
+                    continue
                 for i in range(n1 - n):
                     for m in range(M):
                         _widen(gb + ((n + i) * groups * M + g * M + m) * L,
                                tmp + m * nl + i * nw, geo)
                 if need_a:
-                    for i in range(n1 - n):
-                        _unfold_wide(ub + ((n + i) * C + g * Cg) * DHW, col + i * nw, nl, Cg,
-                                     DHW, geo, P)
                     gemm(False, True, Kd, M, nl, col, nl, tmp, nl, 1,
                          gab + (tid * groups + g) * M * Kd, M)
                 if need_u:
@@ -420,6 +387,39 @@ cdef void _pointwise(const real* ub, const real* ab, const real* bb, bint has_bi
                          gb + (n * groups + g) * M * L, L, 0, gub + (n * C + g * Cg) * L, L)
 
 
+cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
+                  const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
+                  bint need_a, Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H,
+                  Py_ssize_t W, Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                  Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                  Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                  Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups, Py_ssize_t M,
+                  bint whole_images, Py_ssize_t per_block, int nthreads) except -1:
+    """Run unfold_gemm (forward) or gemm_fold on a path without row-by-row im2col when one
+    applies (1x1 without stride or padding: _pointwise; small stride-1 planes: _wide);
+    returns whether it did."""
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs
+    cdef int failed
+    if kd * kh * kw == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0 and pw == 0:
+        with nogil:
+            _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, N, C,
+                       groups, M, oD * oH * oW, nthreads)
+        return True
+    offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
+                       oD, oH, oW, M, whole_images)
+    if offs == NULL:
+        return False
+    with nogil:
+        failed = _wide(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a,
+                       N, C, groups, M, &geo, per_block, nthreads)
+    free(offs)
+    if failed:
+        raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+    return True
+
+
 def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[::1] bias,
                 bint has_bias, real[:, :, ::1] y,
                 Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -451,22 +451,9 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
     cdef real bv
     cdef int failed = 0
     cdef int* failp = &failed
-    if K == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0 and pw == 0:
-        with nogil:
-            _pointwise(ub, ab, bb, has_bias, NULL, yb, NULL, NULL, True, False, False, N, C,
-                       groups, M, L, nthreads)
-        return
-    cdef dw_geo geo
-    cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
-                                        dd, dh, dw, oD, oH, oW, M,
-                                        per_block > 1 or rows_per_chunk >= R)
-    if offs != NULL:
-        with nogil:
-            failed = _unfold_gemm_wide(ub, ab, bb, has_bias, yb, N, C, groups, M, &geo,
-                                       per_block, nthreads)
-        free(offs)
-        if failed:
-            raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+    if _direct(ub, ab, bb, has_bias, NULL, yb, NULL, NULL, True, False, False, N, C, D, H, W,
+               kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,
+               per_block > 1 or rows_per_chunk >= R, per_block, nthreads):
         return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
@@ -548,22 +535,9 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef real* tmp
     cdef int failed = 0
     cdef int* failp = &failed
-    if K == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0 and pw == 0:
-        with nogil:
-            _pointwise(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C,
-                       groups, M, L, nthreads)
-        return
-    cdef dw_geo geo
-    cdef Py_ssize_t* offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
-                                        dd, dh, dw, oD, oH, oW, M,
-                                        per_block > 1 or rows_per_chunk >= R)
-    if offs != NULL:
-        with nogil:
-            failed = _gemm_fold_wide(ub, ab, gb, gub, gab, need_u, need_a, N, C, groups, M,
-                                     &geo, per_block, nthreads)
-        free(offs)
-        if failed:
-            raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
+    if _direct(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C, D, H, W,
+               kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,
+               per_block > 1 or rows_per_chunk >= R, per_block, nthreads):
         return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                      pd, ph, pw, dd, dh, dw)
