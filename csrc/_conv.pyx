@@ -50,6 +50,7 @@ cdef extern from "_dw.h" nogil:
     void dw_backward_plane_d(const double* x, const double* gy, double* gx, const double* w,
                              double* gw, Py_ssize_t mult, const dw_geo* g, double* P, double* G,
                              double* GX)
+    void dw_pad_f(const float* x, float* p, const dw_geo* g)
     void dw_narrow_f(const float* w, float* y, float b, const dw_geo* g)
     void dw_narrow_d(const double* w, double* y, double b, const dw_geo* g)
     void dw_widen_f(const float* y, float* w, const dw_geo* g)
@@ -62,6 +63,14 @@ cdef extern from "_dw.h" nogil:
                         Py_ssize_t DHW, const dw_geo* g, float* P)
     void dw_fold_wide_d(const double* col, Py_ssize_t ld, double* x, Py_ssize_t C,
                         Py_ssize_t DHW, const dw_geo* g, double* P)
+
+
+cdef extern from "_direct.h" nogil:
+    enum:
+        DC_MB
+        DC_JB
+    void dc_forward_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* wt,
+                      Py_ssize_t Mpad, float* Y, Py_ssize_t ldy)
 
 
 # the "wide" helpers of _dw.h for the fused type
@@ -387,6 +396,71 @@ cdef void _pointwise(const real* ub, const real* ab, const real* bb, bint has_bi
                          gb + (n * groups + g) * M * L, L, 0, gub + (n * C + g * Cg) * L, L)
 
 
+cdef bint _direct_conv_on = True
+cdef Py_ssize_t DC_DIRECT_MAX_M = 1 << 30   # measured faster than im2col + BLAS for M = 6..128
+
+
+def set_direct(bint on, Py_ssize_t max_m=-1):
+    """Let float32 forward convolutions with few channels take the register-blocked direct
+    kernel (csrc/_direct.h; the default), or never; max_m (if >= 0) sets the most output
+    channels per group it takes. Returns the previous on/off setting."""
+    global _direct_conv_on, DC_DIRECT_MAX_M
+    before = _direct_conv_on
+    _direct_conv_on = on
+    if max_m >= 0:
+        DC_DIRECT_MAX_M = max_m
+    return before
+
+
+cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint has_bias,
+                        float* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M,
+                        const dw_geo* geo, int nthreads) noexcept nogil:
+    """Forward of a stride-1 float32 convolution through dc_forward_f, one (image, group)
+    per work item: the group's planes padded into a thread buffer, the kernel, the wide
+    outputs narrowed into y. Returns 1 if a buffer is missing."""
+    cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
+    cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB
+    cdef Py_ssize_t ldy = (geo.n + DC_JB - 1) // DC_JB * DC_JB, t, n, g, c, m, r
+    cdef float* wt = <float*>calloc(groups * R * Mpad, sizeof(float))
+    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc(R * sizeof(Py_ssize_t))
+    cdef float* X = NULL
+    cdef float* Y = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    if wt == NULL or roff == NULL:
+        free(wt)
+        free(roff)
+        return 1
+    for g in range(groups):          # wt[g][r][m] = a[g*M + m][r], zero for m >= M
+        for m in range(M):
+            for r in range(R):
+                wt[(g * R + r) * Mpad + m] = ab[(g * M + m) * R + r]
+    for c in range(Cg):
+        for r in range(K):
+            roff[c * K + r] = c * geo.PP + geo.off[r]
+    with parallel(num_threads=nthreads):
+        X = <float*>calloc(Cg * geo.PP + ldy, sizeof(float))   # the tail stays zero
+        Y = <float*>malloc(Mpad * ldy * sizeof(float))
+        if X == NULL or Y == NULL:
+            failp[0] = 1
+        for t in prange(N * groups, schedule='static'):
+            if X == NULL or Y == NULL:
+                continue
+            n = t // groups
+            g = t - n * groups
+            for c in range(Cg):
+                dw_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
+            dc_forward_f(X, roff, R, wt + g * R * Mpad, Mpad, Y, ldy)
+            for m in range(M):
+                dw_narrow_f(Y + m * ldy, yb + (t * M + m) * L,
+                            bb[g * M + m] if has_bias else 0, geo)
+        free(X)
+        free(Y)
+    free(wt)
+    free(roff)
+    return failed
+
+
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
                   const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
                   bint need_a, Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H,
@@ -407,6 +481,18 @@ cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
             _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, N, C,
                        groups, M, oD * oH * oW, nthreads)
         return True
+    if (real is float and forward and _direct_conv_on and sd == 1 and sh == 1 and sw == 1
+            and M <= DC_DIRECT_MAX_M):
+        offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+        if geo.K and 2 * geo.n <= 3 * oD * oH * oW:
+            with nogil:
+                failed = _direct_conv_f(ub, ab, bb, has_bias, yb, N, C, groups, M, &geo,
+                                        nthreads)
+            free(offs)
+            if failed:
+                raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
+            return True
+        free(offs)
     offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
                        oD, oH, oW, M, whole_images)
     if offs == NULL:

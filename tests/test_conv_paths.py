@@ -293,3 +293,36 @@ def test_gemm_errors():
     with pytest.raises(TypeError, match="gemm: a is float32 but b is float64"):
         K.gemm(np.zeros((2, 3), np.float32), np.zeros((3, 5)))
     assert K.gemm(np.zeros((2, 0)), np.zeros((0, 3))).tolist() == [[0.0] * 3] * 2
+
+
+DIRECT_CASES = [  # stride 1, float32: (u shape, groups, M, kernel, padding, dilation)
+    ((3, 6, 1, 14, 14), 1, 16, (1, 5, 5), (0, 0, 0), (1, 1, 1)),     # LeNet conv2
+    ((2, 1, 1, 28, 28), 1, 6, (1, 5, 5), (0, 2, 2), (1, 1, 1)),      # M < one register block
+    ((2, 8, 1, 9, 11), 2, 13, (1, 3, 2), (0, 1, 0), (1, 2, 1)),      # groups, dilation, odd M
+    ((2, 3, 1, 1, 40), 1, 70, (1, 1, 3), (0, 0, 1), (1, 1, 1)),      # 1-D, M > 64
+    ((2, 2, 5, 6, 7), 1, 9, (3, 3, 3), (1, 1, 1), (1, 1, 1)),        # 3-D
+    ((2, 4, 1, 3, 3), 1, 8, (1, 3, 3), (0, 2, 2), (1, 1, 1)),        # padding > kernel/2
+]
+
+
+@pytest.mark.parametrize("xs,groups,M,k,p,d", DIRECT_CASES)
+def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d):
+    """float32 stride-1 forwards take the register-blocked direct kernel (csrc/_direct.h);
+    im2col + BLAS must give the same outputs, NaN included."""
+    from tinyconv import _conv
+    rng = np.random.default_rng(11)
+    u = rng.standard_normal(xs).astype(np.float32)
+    u.flat[5] = np.nan
+    a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
+    bias = rng.standard_normal(groups * M).astype(np.float32)
+    osp = tuple(i + 2 * pp - dd * (kk - 1) for i, kk, pp, dd in zip(xs[2:], k, p, d))
+    out = []
+    for on in (True, False):
+        before = _conv.set_direct(on)
+        try:
+            out.append(K.conv_unfold_gemm(u, a, bias, groups, k, (1, 1, 1), p, d, osp))
+        finally:
+            _conv.set_direct(before)
+    assert np.isnan(out[0]).any()
+    np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-4)

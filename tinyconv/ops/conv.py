@@ -13,7 +13,10 @@ Each call takes one of these paths, chosen in forward and kept for backward:
 * ``fused`` (the usual one): per image (or per block of small images) on each OpenMP thread,
   im2col into a cache-sized thread-private buffer and a single-threaded BLAS GEMM on it, in
   one parallel region (``_kernels.conv_unfold_gemm`` / ``conv_gemm_fold``). Needs numpy's
-  BLAS GEMM to be found and at least one image per thread.
+  BLAS GEMM to be found and at least one image per thread. Inside, a float32 stride-1
+  forward skips im2col and BLAS for a register-blocked direct kernel (csrc/_direct.h), 1x1
+  kernels without stride or padding run GEMMs on the images themselves, and small stride-1
+  planes build their columns from whole padded planes (csrc/_dw.h).
 * ``channelwise``: groups with one input channel each (depthwise) are computed directly
   (``_kernels.channelwise_conv``); a GEMM with K inner terms is too thin to pay. With stride 1
   each plane is copied into a zero-padded buffer and every tap is one multiply-add over the
