@@ -326,3 +326,23 @@ def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d):
     assert np.isnan(out[0]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((2, 16, 9, 10), (20, 16, 3, 3), dict(padding=1)),
+    ((2, 32, 7, 8), (8, 16, 3, 3), dict(padding=(2, 1), dilation=(2, 1), groups=2)),
+    ((2, 16, 11), (8, 16, 4), dict(padding="same")),               # asymmetric padding
+    ((2, 16, 3, 5, 4), (4, 16, 3, 3, 2), dict(padding=(1, 0, 1))),
+])
+def test_grad_input_as_flipped_conv_equals_fold(monkeypatch, dtype, xs, ws, kw):
+    """With 16+ channels per group and stride 1 a float32 input gradient is a forward
+    convolution of the output gradient (direct kernel); it must equal the col2im result."""
+    from tinyconv.ops import conv as conv_ops
+    fn = _conv_fn(xs)
+    a = _run(fn, xs, ws, kw, True, monkeypatch, dtype)
+    monkeypatch.setattr(conv_ops, "_grad_input_as_conv", lambda geo, cg, dt: False)
+    b = _run(fn, xs, ws, kw, True, monkeypatch, dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, **tol)

@@ -157,8 +157,12 @@ class ConvNd(Function):
             gx, gw = K.channelwise_conv_backward(x5, weight.reshape(o, -1), gout, geo.k, geo.s,
                                                  geo.p, geo.d, ctx.out_sp, need_x, need_w)
         elif ctx.path == "fused":
+            as_conv = need_x and _grad_input_as_conv(geo, c // g, x5.dtype)
             gx, gw = K.conv_gemm_fold(x5, weight.reshape(o, -1), gout, g, geo.k, geo.s, geo.p,
-                                      geo.d, ctx.out_sp, need_u=need_x, need_a=need_w)
+                                      geo.d, ctx.out_sp, need_u=need_x and not as_conv,
+                                      need_a=need_w)
+            if as_conv:
+                gx = _grad_input_conv(gout, weight, geo, ctx.out_sp, x5.shape)
         else:
             gx, gw = _conv_backward_chunked(x5, weight, gout, geo, need_x, need_w)
         if need_x and geo.lo_extra is not None:
@@ -167,6 +171,28 @@ class ConvNd(Function):
         gb = K.bias_grad(gout) if need_b else None
         return (gx.reshape(ctx.x_shape) if need_x else None,
                 gw.reshape(weight.shape) if need_w else None, gb, None)
+
+
+def _grad_input_as_conv(geo, cg, dtype):
+    """Whether the input gradient is computed as a forward convolution of the output gradient
+    with the flipped kernel, which float32 runs on the direct kernel (csrc/_direct.h; stride
+    1 and padding <= dilation*(k-1) only). Measured against im2col-GEMM-col2im (2 threads):
+    1.16-1.5x faster for 16-128 input channels per group, 0.3-0.7x for LeNet's 1 and 6."""
+    return (dtype == np.float32 and cg >= 16 and geo.s == (1, 1, 1)
+            and all(p <= d * (k - 1) for p, d, k in zip(geo.p, geo.d, geo.k)))
+
+
+def _grad_input_conv(gout, weight, geo, out_sp, x_shape):
+    """grad_input = conv(grad_out, flipped and transposed kernel, padding d*(k-1) - p)."""
+    n, c = x_shape[:2]
+    o, g = weight.shape[0], geo.groups
+    m, cg = o // g, c // g
+    wf = weight.reshape((g, m, cg) + geo.k)[..., ::-1, ::-1, ::-1].transpose(0, 2, 1, 3, 4, 5)
+    wf = np.ascontiguousarray(wf).reshape(g * cg, m * int(np.prod(geo.k)))
+    pads = tuple(d * (k - 1) - p for p, d, k in zip(geo.p, geo.d, geo.k))
+    gx = K.conv_unfold_gemm(gout.reshape((n, o) + tuple(out_sp)), wf, None, g, geo.k,
+                            (1, 1, 1), pads, geo.d, x_shape[2:])
+    return gx.reshape(x_shape)
 
 
 def _conv_backward_chunked(x5, weight, gout, geo, need_x, need_w):
