@@ -18,6 +18,12 @@ from libc.string cimport memset
 
 from _common cimport imax, imin, real, sum_double, valid_range
 
+cdef extern from "_pool2.h" nogil:
+    void tc_maxpool2_f(const float* xp, float* op, int64_t* ip, Py_ssize_t W, Py_ssize_t oH,
+                       Py_ssize_t oW, const int64_t* base, float* Tb, float* Bb)
+    void tc_maxpool2_d(const double* xp, double* op, int64_t* ip, Py_ssize_t W, Py_ssize_t oH,
+                       Py_ssize_t oW, const int64_t* base, double* Tb, double* Bb)
+
 
 # Window bounds depend only on the output index along each dim, so every kernel tabulates them
 # once per call (a few hundred integers) instead of recomputing them - with integer divisions -
@@ -179,6 +185,40 @@ cdef void _max_tile_plane(const real* xp, real* op, int64_t* ip, Py_ssize_t H, P
             ip += oW
 
 
+cdef void _max_pool2(const real* xb, real* ob, int64_t* ib, Py_ssize_t P, Py_ssize_t H,
+                     Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW, int nthreads) except *:
+    """2-D 2x2 / stride 2 max pooling through tc_maxpool2 (csrc/_pool2.h), planes in
+    parallel."""
+    cdef Py_ssize_t p, oh, ow, HW = H * W, n = oH * oW
+    cdef int64_t* base = <int64_t*>malloc(imax(n, 1) * sizeof(int64_t))
+    cdef real* Tb = NULL
+    cdef real* Bb = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    if base == NULL:
+        raise MemoryError("tinyconv max_pool: cannot allocate the window table")
+    for oh in range(oH):
+        for ow in range(oW):
+            base[oh * oW + ow] = 2 * oh * W + 2 * ow
+    with nogil, parallel(num_threads=nthreads):
+        Tb = <real*>malloc(imax(2 * n, 1) * sizeof(real))
+        Bb = <real*>malloc(imax(2 * n, 1) * sizeof(real))
+        for p in prange(P, schedule='static'):
+            if Tb == NULL or Bb == NULL:
+                continue      # reported below
+            if real is float:
+                tc_maxpool2_f(xb + p * HW, ob + p * n, ib + p * n, W, oH, oW, base, Tb, Bb)
+            else:
+                tc_maxpool2_d(xb + p * HW, ob + p * n, ib + p * n, W, oH, oW, base, Tb, Bb)
+        if Tb == NULL or Bb == NULL:
+            failp[0] = 1
+        free(Tb)
+        free(Bb)
+    free(base)
+    if failed:
+        raise MemoryError("tinyconv max_pool: cannot allocate a thread's row buffers")
+
+
 def max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                      int64_t[:, :, :, ::1] indices,
                      Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
@@ -201,6 +241,10 @@ def max_pool_forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     _tap_table(tW, oW, W, kw, sw, pw, dw)
     if dd == 1 and dh == 1 and dw == 1 and _tiles(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
                                                   pd, ph, pw):
+        if kd == 1 and kh == 2 and kw == 2 and D == 1:
+            free(tab)
+            _max_pool2(xb, ob, ib, P, H, W, oH, oW, nthreads)
+            return
         with nogil, parallel(num_threads=nthreads):
             for p in prange(P, schedule='static'):
                 _max_tile_plane(xb + p * DHW, ob + p * oDHW, ib + p * oDHW, H, W, oD, oH, oW,
