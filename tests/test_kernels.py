@@ -283,6 +283,9 @@ POOL_CASES = [
     ((2, 1, 1, 9, 10), (1, 3, 2), (1, 2, 3), (0, 1, 1), (1, 2, 3), False),   # dilation
     ((1, 2, 1, 5, 5), (1, 2, 2), (1, 3, 3), (0, 0, 0), (1, 1, 1), True),     # stride > kernel
     ((1, 2, 5, 6, 7), (2, 3, 2), (2, 2, 1), (1, 1, 1), (1, 1, 2), True),     # 3-D
+    ((3, 2, 1, 9, 15), (1, 2, 2), (1, 2, 2), (0, 0, 0), (1, 1, 1), False),   # 2x2, odd sizes
+    ((2, 2, 1, 6, 9), (1, 2, 3), (1, 2, 3), (0, 0, 0), (1, 1, 1), False),    # tiles, 2x3
+    ((2, 2, 4, 4, 6), (2, 2, 2), (2, 2, 2), (0, 0, 0), (1, 1, 1), False),    # tiles, 3-D
 ]
 
 
@@ -312,6 +315,20 @@ def test_max_pool_nan_and_ties():
     np.testing.assert_array_equal(idx.ravel(), [1, 3, 5, 6])
     out, idx = K.max_pool(x, (1, 1, 3), (1, 1, 1), (0, 0, 0), (1, 1, 1), (1, 1, 6))
     np.testing.assert_array_equal(idx.ravel(), [1, 3, 3, 5, 5, 5])  # ties: first; NaN: last
+
+
+@pytest.mark.parametrize("k", [(1, 2, 2), (1, 2, 3)])
+def test_max_pool_tiles_nan_ties_and_inf(rng, k):
+    """Windows that tile the input (the 2x2 row-buffer kernel, the general tile loop) keep
+    _max_window's rule: ties keep the first tap in window order, NaN wins (the last NaN)."""
+    x = np.round(rng.standard_normal((2, 3, 1, 8, 12))).astype(np.float32)
+    x[x > 1] = np.nan
+    x[x < -1] = -np.inf
+    osz = (1, 8 // k[1], 12 // k[2])
+    out, idx = K.max_pool(x, k, k, (0, 0, 0), (1, 1, 1), osz)
+    ref_out, ref_idx = ref_max_pool(x, k, k, (0, 0, 0), (1, 1, 1), osz)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(idx, ref_idx)
 
 
 def test_max_pool_empty_window_gives_minus_one():
