@@ -398,6 +398,7 @@ cdef void _pointwise(const real* ub, const real* ab, const real* bb, bint has_bi
 
 cdef bint _direct_conv_on = True
 cdef Py_ssize_t DC_DIRECT_MAX_M = 1 << 30   # measured faster than im2col + BLAS for M = 6..128
+cdef Py_ssize_t DC_DIRECT_MAX_BYTES = 16 << 20   # the largest case measured (conv3d) used 2 MiB
 
 
 def set_direct(bint on, Py_ssize_t max_m=-1):
@@ -484,7 +485,11 @@ cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
     if (real is float and forward and _direct_conv_on and sd == 1 and sh == 1 and sw == 1
             and M <= DC_DIRECT_MAX_M):
         offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-        if geo.K and 2 * geo.n <= 3 * oD * oH * oW:
+        # per thread the kernel holds the group's padded planes and its wide outputs: keep
+        # that cache-sized, or a large volume would cost more memory than the column path
+        if (geo.K and 2 * geo.n <= 3 * oD * oH * oW
+                and ((C // groups) * geo.PP + (M + DC_MB) * (geo.n + DC_JB)) * 4
+                <= DC_DIRECT_MAX_BYTES):
             with nogil:
                 failed = _direct_conv_f(ub, ab, bb, has_bias, yb, N, C, groups, M, &geo,
                                         nthreads)
