@@ -23,6 +23,12 @@ cdef extern from "_pool2.h" nogil:
                        Py_ssize_t oW, const int64_t* base, float* Tb, float* Bb)
     void tc_maxpool2_d(const double* xp, double* op, int64_t* ip, Py_ssize_t W, Py_ssize_t oH,
                        Py_ssize_t oW, const int64_t* base, double* Tb, double* Bb)
+    int tc_maxpool2_backward_f(const float* gp, const int64_t* ip, float* gx, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW, const int64_t* base,
+                               float* Tb, float* Bb)
+    int tc_maxpool2_backward_d(const double* gp, const int64_t* ip, double* gx, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t oH, Py_ssize_t oW, const int64_t* base,
+                               double* Tb, double* Bb)
 
 
 # Window bounds depend only on the output index along each dim, so every kernel tabulates them
@@ -273,19 +279,52 @@ cdef Py_ssize_t _scatter_add_plane(const real* gp, const int64_t* ip, real* xp,
 
 
 def max_pool_backward(const real[:, ::1] grad_out, const int64_t[:, ::1] indices,
-                      real[:, ::1] grad_in, int nthreads):
+                      real[:, ::1] grad_in, int nthreads, Py_ssize_t H=0, Py_ssize_t W=0,
+                      Py_ssize_t oH=0, Py_ssize_t oW=0):
     """grad_in (P, D*H*W) = 0, then grad_in[p, indices[p, o]] += grad_out[p, o].
 
-    Returns how many indices were outside [0, D*H*W) (and not -1); those are skipped.
+    With H, W, oH, oW given (2-D planes, 2*oH <= H, 2*oW <= W), planes whose every index lies
+    in its own output's 2x2 / stride 2 window take tc_maxpool2_backward (no scatter); the rest
+    are scattered. Returns how many indices were outside [0, D*H*W) (and not -1); those are
+    skipped.
     """
     cdef Py_ssize_t P = grad_in.shape[0], S = grad_in.shape[1], O = grad_out.shape[1]
-    cdef Py_ssize_t p, bad = 0
+    cdef Py_ssize_t p, oh, ow, bad = 0
     cdef const real* gb = &grad_out[0, 0]
     cdef const int64_t* ib = &indices[0, 0]
     cdef real* xb = &grad_in[0, 0]
+    cdef bint tiles = oH > 0 and oW > 0 and 2 * oH <= H and 2 * oW <= W and H * W == S \
+        and oH * oW == O
+    cdef int64_t* base = NULL
+    cdef real* Tb = NULL
+    cdef real* Bb = NULL
+    cdef int done
+    if tiles:
+        base = <int64_t*>malloc(O * sizeof(int64_t))
+        if base == NULL:
+            tiles = False
+        else:
+            for oh in range(oH):
+                for ow in range(oW):
+                    base[oh * oW + ow] = 2 * oh * W + 2 * ow
     with nogil, parallel(num_threads=nthreads):
+        if tiles:
+            Tb = <real*>malloc(2 * O * sizeof(real))
+            Bb = <real*>malloc(2 * O * sizeof(real))
         for p in prange(P, schedule='static'):
-            bad += _scatter_add_plane(gb + p * O, ib + p * O, xb + p * S, O, S)
+            done = 0
+            if Tb != NULL and Bb != NULL:
+                if real is float:
+                    done = not tc_maxpool2_backward_f(gb + p * O, ib + p * O, xb + p * S, H, W,
+                                                      oH, oW, base, Tb, Bb)
+                else:
+                    done = not tc_maxpool2_backward_d(gb + p * O, ib + p * O, xb + p * S, H, W,
+                                                      oH, oW, base, Tb, Bb)
+            if not done:
+                bad += _scatter_add_plane(gb + p * O, ib + p * O, xb + p * S, O, S)
+        free(Tb)
+        free(Bb)
+    free(base)
     return bad
 
 

@@ -45,7 +45,48 @@
         }                                                                                      \
     }
 
+/* The backward of one plane when every index lies in its own output's 2x2 window: each
+ * window's four gradients (the chosen tap's g, zeros elsewhere) are written into T and B in
+ * one vectorised loop, then copied to the plane's rows; columns and rows no window covers get
+ * zeros. Returns 0, or 1 without writing anything if an index lies elsewhere (the caller then
+ * scatters that plane). */
+#define TC_MAXPOOL2_BACKWARD(T, S)                                                             \
+    static inline int tc_maxpool2_backward_##S(const T* restrict gp, const int64_t* restrict ip,\
+                                               T* gx, ptrdiff_t H, ptrdiff_t W, ptrdiff_t oH,   \
+                                               ptrdiff_t oW, const int64_t* restrict base,      \
+                                               T* restrict Tb, T* restrict Bb)                  \
+    {                                                                                          \
+        ptrdiff_t w2 = 2 * oW, n = oH * oW;                                                    \
+        int64_t bad = 0;                                                                       \
+        _Pragma("omp simd reduction(| : bad)")                                                 \
+        for (ptrdiff_t o = 0; o < n; o++) {                                                    \
+            int64_t r = ip[o] - base[o];                                                       \
+            T g = gp[o];                                                                       \
+            Tb[2 * o] = r == 0 ? g : (T)0;                                                     \
+            Tb[2 * o + 1] = r == 1 ? g : (T)0;                                                 \
+            Bb[2 * o] = r == W ? g : (T)0;                                                     \
+            Bb[2 * o + 1] = r == W + 1 ? g : (T)0;                                             \
+            bad |= (r != 0) & (r != 1) & (r != W) & (r != W + 1);                              \
+        }                                                                                      \
+        if (bad)                                                                               \
+            return 1;                                                                          \
+        for (ptrdiff_t oh = 0; oh < oH; oh++) {                                                \
+            T* r0 = gx + 2 * oh * W;                                                           \
+            memcpy(r0, Tb + oh * w2, (size_t)w2 * sizeof(T));                                  \
+            memcpy(r0 + W, Bb + oh * w2, (size_t)w2 * sizeof(T));                              \
+            if (W > w2) {                                                                      \
+                memset(r0 + w2, 0, (size_t)(W - w2) * sizeof(T));                              \
+                memset(r0 + W + w2, 0, (size_t)(W - w2) * sizeof(T));                          \
+            }                                                                                  \
+        }                                                                                      \
+        if (H > 2 * oH)                                                                        \
+            memset(gx + 2 * oH * W, 0, (size_t)((H - 2 * oH) * W) * sizeof(T));                \
+        return 0;                                                                              \
+    }
+
 TC_MAXPOOL2(float, f)
 TC_MAXPOOL2(double, d)
+TC_MAXPOOL2_BACKWARD(float, f)
+TC_MAXPOOL2_BACKWARD(double, d)
 
 #endif

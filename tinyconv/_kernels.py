@@ -677,8 +677,12 @@ def max_pool_backward(grad_out, indices, x_shape):
         grad_in.fill(0)
     elif grad_in.size:
         o = gp[0].size
+        # 2-D planes that 2x2 windows could tile: the kernel checks the indices per plane
+        tiles = ((xs[3], xs[4], g.shape[3], g.shape[4]) if xs[2] == 1 == g.shape[2]
+                 else (0, 0, 0, 0))
         bad = _pool.max_pool_backward(gp.reshape(P, o), idx.reshape(P, o),
-                                      grad_in.reshape(P, plane), _threads(grad_in.size + g.size))
+                                      grad_in.reshape(P, plane), _threads(grad_in.size + g.size),
+                                      *tiles)
         if bad:
             raise _scatter_error(op, idx, plane, g.shape, xs)
     return grad_in
