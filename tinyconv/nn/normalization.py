@@ -16,6 +16,21 @@ from .parameter import Parameter
 __all__ = ["LayerNorm", "GroupNorm", "LocalResponseNorm"]
 
 
+
+def _affine_parameters(module, shape, affine, bias, dtype):
+    """weight (ones) and bias (zeros) of ``shape``, or None where switched off."""
+    module.register_parameter("weight", Parameter(np.ones(shape, dtype=dtype)) if affine
+                              else None)
+    module.register_parameter("bias", Parameter(np.zeros(shape, dtype=dtype))
+                              if affine and bias else None)
+
+
+def _reset_affine(module):
+    if module.weight is not None:
+        module.weight.data[...] = 1
+    if module.bias is not None:
+        module.bias.data[...] = 0
+
 class LayerNorm(Module):
     """Normalise over the trailing ``normalized_shape`` of (*, *normalized_shape) input.
 
@@ -32,21 +47,10 @@ class LayerNorm(Module):
         _check_eps(name, eps)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
-            if bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dt)
 
     def reset_parameters(self):
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -77,21 +81,10 @@ class GroupNorm(Module):
         _check_eps(name, eps)
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(np.ones(self.num_channels, dtype=dt))
-            if bias:
-                self.bias = Parameter(np.zeros(self.num_channels, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.num_channels, affine, bias, dt)
 
     def reset_parameters(self):
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
