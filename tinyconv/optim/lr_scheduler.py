@@ -152,7 +152,23 @@ class LRScheduler:
         self.__dict__.update({k: _plain_tree(v) for k, v in state_dict.items()})
 
 
-class LambdaLR(LRScheduler):
+class _LambdaScheduler(LRScheduler):
+    """What LambdaLR and MultiplicativeLR share: one lr_lambda per parameter group; state_dict
+    keeps a callable object's attributes and nothing of a plain function (as PyTorch)."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas(self, optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def state_dict(self):
+        return _lambda_state_dict(self)
+
+    def load_state_dict(self, state_dict):
+        _lambda_load_state_dict(self, state_dict)
+
+
+class LambdaLR(_LambdaScheduler):
     """``lr = base_lr * lr_lambda(epoch)``.
 
     Parameters
@@ -164,24 +180,13 @@ class LambdaLR(LRScheduler):
         Default -1.
     """
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(self, optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
-    def state_dict(self):
-        return _lambda_state_dict(self)
-
-    def load_state_dict(self, state_dict):
-        _lambda_load_state_dict(self, state_dict)
-
     def get_lr(self):
         self._warn_if_outside_step()
         return [base_lr * lmbda(self.last_epoch)
                 for lmbda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_LambdaScheduler):
     """``lr = lr * lr_lambda(epoch)`` at every step after the first.
 
     Parameters
@@ -192,17 +197,6 @@ class MultiplicativeLR(LRScheduler):
     last_epoch : int
         Default -1.
     """
-
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(self, optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
-    def state_dict(self):
-        return _lambda_state_dict(self)
-
-    def load_state_dict(self, state_dict):
-        _lambda_load_state_dict(self, state_dict)
 
     def get_lr(self):
         self._warn_if_outside_step()
