@@ -69,8 +69,14 @@ cdef extern from "_direct.h" nogil:
     enum:
         DC_MB
         DC_JB
+        DC_LANES
+        DC_WRB
     void dc_forward_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* wt,
                       Py_ssize_t Mpad, float* Y, Py_ssize_t ldy)
+    void dc_wgrad_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* Gt,
+                    Py_ssize_t Mpad, Py_ssize_t nj, float* acc)
+    Py_ssize_t dc_wgrad_cost(Py_ssize_t R, Py_ssize_t Mpad)
+    void dc_widen_t_f(const float* G, Py_ssize_t M, float* Gt, Py_ssize_t Mpad, const dw_geo* g)
 
 
 # the "wide" helpers of _dw.h for the fused type
@@ -462,6 +468,94 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
     return failed
 
 
+cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_t N,
+                         Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M, const dw_geo* geo,
+                         int nthreads) noexcept nogil:
+    """gab[thread, g] (Kd, M) += the weight gradient of a stride-1 float32 convolution through
+    dc_wgrad_f, one (image, group) per work item: the group's planes padded and the image's
+    upstream gradient transposed wide into thread buffers, the products accumulated in the
+    thread's (Rpad, Mpad) block per group and added to gab once. Returns 1 if a buffer is
+    missing."""
+    cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
+    cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t Rpad = (R + DC_WRB - 1) // DC_WRB * DC_WRB, t, n, g, c, r, tid, gg, rr, mm
+    cdef Py_ssize_t* roff = <Py_ssize_t*>calloc(Rpad, sizeof(Py_ssize_t))  # pad rows read X[0:]
+    cdef float* X = NULL
+    cdef float* Gt = NULL
+    cdef float* acc = NULL
+    cdef float* dst
+    cdef int failed = 0
+    cdef int* failp = &failed
+    if roff == NULL:
+        return 1
+    for c in range(Cg):
+        for r in range(K):
+            roff[c * K + r] = c * geo.PP + geo.off[r]
+    with parallel(num_threads=nthreads):
+        X = <float*>calloc(Cg * geo.PP + geo.n, sizeof(float))
+        Gt = <float*>calloc(geo.n * Mpad, sizeof(float))   # zero where never written
+        acc = <float*>calloc(groups * Rpad * Mpad, sizeof(float))
+        if X == NULL or Gt == NULL or acc == NULL:
+            failp[0] = 1
+        tid = threadid()
+        for t in prange(N * groups, schedule='static'):
+            if X == NULL or Gt == NULL or acc == NULL:
+                continue
+            n = t // groups
+            g = t - n * groups
+            for c in range(Cg):
+                dw_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
+            dc_widen_t_f(gb + t * M * L, M, Gt, Mpad, geo)
+            dc_wgrad_f(X, roff, R, Gt, Mpad, geo.n, acc + g * Rpad * Mpad)
+        if X != NULL and Gt != NULL and acc != NULL:
+            for gg in range(groups):
+                dst = gab + (tid * groups + gg) * R * M
+                for rr in range(R):
+                    for mm in range(M):
+                        dst[rr * M + mm] += acc[(gg * Rpad + rr) * Mpad + mm]
+        free(X)
+        free(Gt)
+        free(acc)
+    free(roff)
+    return failed
+
+
+cdef bint _direct_wgrad(const real* ub, const real* gb, real* gab, Py_ssize_t N, Py_ssize_t C,
+                        Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
+                        Py_ssize_t M, int nthreads) except -1:
+    """The weight gradient of gemm_fold on dc_wgrad_f when it applies (float32, stride 1,
+    not 1x1, the thread's buffers cache-sized); returns whether it ran."""
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs
+    cdef int failed
+    cdef Py_ssize_t Mpad
+    if not (real is float and _direct_conv_on and sd == 1 and sh == 1 and sw == 1
+            and kd * kh * kw > 1):
+        return False
+    offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+    Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
+    # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
+    # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
+    if not (geo.K and 2 * geo.n <= 3 * oD * oH * oW
+            and 4 * dc_wgrad_cost((C // groups) * geo.K, Mpad)
+            <= 5 * (C // groups) * geo.K * (Mpad // DC_LANES)
+            and ((C // groups) * geo.PP + Mpad * geo.n) * 4 <= DC_DIRECT_MAX_BYTES):
+        free(offs)
+        return False
+    if real is float:
+        with nogil:
+            failed = _direct_wgrad_f(ub, gb, gab, N, C, groups, M, &geo, nthreads)
+    free(offs)
+    if failed:
+        raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
+    return True
+
+
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
                   const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
                   bint need_a, Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H,
@@ -626,6 +720,11 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef real* tmp
     cdef int failed = 0
     cdef int* failp = &failed
+    if need_a and _direct_wgrad(ub, gb, gab, N, C, D, H, W, kd, kh, kw, sd, sh, sw,
+                                pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads):
+        need_a = False
+        if not need_u:
+            return
     if _direct(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C, D, H, W,
                kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,
                per_block > 1 or rows_per_chunk >= R, per_block, nthreads):
