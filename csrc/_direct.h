@@ -21,8 +21,13 @@
 #endif
 typedef float dc_vec __attribute__((vector_size(DC_LANES * sizeof(float))));
 
+#ifndef DC_MB
 #define DC_MB 8               /* output channels per register block */
-#define DC_JB (2 * DC_LANES)  /* wide positions per register block */
+#endif
+#ifndef DC_NV
+#define DC_NV 2               /* vectors of wide positions per register block */
+#endif
+#define DC_JB (DC_NV * DC_LANES)  /* wide positions per register block */
 
 static inline dc_vec dc_load(const float* p)
 {
@@ -38,24 +43,30 @@ static void dc_forward_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, con
 {
     for (ptrdiff_t m0 = 0; m0 < Mpad; m0 += DC_MB)
         for (ptrdiff_t j0 = 0; j0 < ldy; j0 += DC_JB) {
-            dc_vec a0[DC_MB], a1[DC_MB];
-            for (int mm = 0; mm < DC_MB; mm++) {
-                a0[mm] = (dc_vec){0};
-                a1[mm] = (dc_vec){0};
-            }
+            dc_vec a[DC_MB][DC_NV];
+#pragma GCC unroll 16
+            for (int mm = 0; mm < DC_MB; mm++)
+#pragma GCC unroll 8
+                for (int v = 0; v < DC_NV; v++)
+                    a[mm][v] = (dc_vec){0};
             for (ptrdiff_t r = 0; r < R; r++) {
                 const float* s = X + roff[r] + j0;
-                dc_vec x0 = dc_load(s), x1 = dc_load(s + DC_LANES);
+                dc_vec x[DC_NV];
+#pragma GCC unroll 8
+                for (int v = 0; v < DC_NV; v++)
+                    x[v] = dc_load(s + v * DC_LANES);
                 const float* w = wt + r * Mpad + m0;
-                for (int mm = 0; mm < DC_MB; mm++) {
-                    a0[mm] += w[mm] * x0;
-                    a1[mm] += w[mm] * x1;
-                }
+#pragma GCC unroll 16
+                for (int mm = 0; mm < DC_MB; mm++)
+#pragma GCC unroll 8
+                    for (int v = 0; v < DC_NV; v++)
+                        a[mm][v] += w[mm] * x[v];
             }
-            for (int mm = 0; mm < DC_MB; mm++) {
-                memcpy(Y + (m0 + mm) * ldy + j0, &a0[mm], sizeof a0[mm]);
-                memcpy(Y + (m0 + mm) * ldy + j0 + DC_LANES, &a1[mm], sizeof a1[mm]);
-            }
+#pragma GCC unroll 16
+            for (int mm = 0; mm < DC_MB; mm++)
+#pragma GCC unroll 8
+                for (int v = 0; v < DC_NV; v++)
+                    memcpy(Y + (m0 + mm) * ldy + j0 + v * DC_LANES, &a[mm][v], sizeof a[mm][v]);
         }
 }
 
