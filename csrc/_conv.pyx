@@ -40,6 +40,8 @@ cdef extern from "_dw.h" nogil:
         Py_ssize_t D, H, W, pd, ph, pw, Hp, Wp, PP, oD, oH, oW, n, i0, i1, K, Z
         const Py_ssize_t* off
         const Py_ssize_t* neg
+        Py_ssize_t sd, sh, sw, Dq
+        const char* used
     void dw_forward_plane_f(const float* x, float* y, const float* w, const float* b,
                             Py_ssize_t mult, const dw_geo* g, float* P, float* Y)
     void dw_forward_plane_d(const double* x, double* y, const double* w, const double* b,
@@ -77,6 +79,7 @@ cdef extern from "_direct.h" nogil:
                     Py_ssize_t Mpad, Py_ssize_t nj, float* acc)
     Py_ssize_t dc_wgrad_cost(Py_ssize_t R, Py_ssize_t Mpad)
     void dc_widen_t_f(const float* G, Py_ssize_t M, float* Gt, Py_ssize_t Mpad, const dw_geo* g)
+    void dc_pad_f(const float* x, float* p, const dw_geo* g)
 
 
 # the "wide" helpers of _dw.h for the fused type
@@ -422,12 +425,12 @@ def set_direct(bint on, Py_ssize_t max_m=-1):
 cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint has_bias,
                         float* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M,
                         const dw_geo* geo, int nthreads) noexcept nogil:
-    """Forward of a stride-1 float32 convolution through dc_forward_f, one (image, group)
+    """Forward of a float32 convolution (any stride: dc_pad_f) through dc_forward_f, one (image, group)
     per work item: the group's planes padded into a thread buffer, the kernel, the wide
     outputs narrowed into y. Returns 1 if a buffer is missing."""
     cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
     cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB
-    cdef Py_ssize_t ldy = (geo.n + DC_JB - 1) // DC_JB * DC_JB, t, n, g, c, m, r
+    cdef Py_ssize_t ldy = (geo.n + DC_LANES - 1) // DC_LANES * DC_LANES, t, n, g, c, m, r
     cdef float* wt = <float*>calloc(groups * R * Mpad, sizeof(float))
     cdef Py_ssize_t* roff = <Py_ssize_t*>malloc(R * sizeof(Py_ssize_t))
     cdef float* X = NULL
@@ -456,7 +459,7 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
             n = t // groups
             g = t - n * groups
             for c in range(Cg):
-                dw_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
+                dc_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
             dc_forward_f(X, roff, R, wt + g * R * Mpad, Mpad, Y, ldy)
             for m in range(M):
                 dw_narrow_f(Y + m * ldy, yb + (t * M + m) * L,
@@ -468,10 +471,18 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
     return failed
 
 
+cdef inline bint _is_pointwise(Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sd,
+                               Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pd, Py_ssize_t ph,
+                               Py_ssize_t pw):
+    """1x1 without stride or padding: plain GEMMs on the images (_pointwise)."""
+    return (kd * kh * kw == 1 and sd == 1 and sh == 1 and sw == 1
+            and pd == 0 and ph == 0 and pw == 0)
+
+
 cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_t N,
                          Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M, const dw_geo* geo,
                          int nthreads) noexcept nogil:
-    """gab[thread, g] (Kd, M) += the weight gradient of a stride-1 float32 convolution through
+    """gab[thread, g] (Kd, M) += the weight gradient of a float32 convolution (any stride) through
     dc_wgrad_f, one (image, group) per work item: the group's planes padded and the image's
     upstream gradient transposed wide into thread buffers, the products accumulated in the
     thread's (Rpad, Mpad) block per group and added to gab once. Returns 1 if a buffer is
@@ -504,7 +515,7 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
             n = t // groups
             g = t - n * groups
             for c in range(Cg):
-                dw_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
+                dc_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
             dc_widen_t_f(gb + t * M * L, M, Gt, Mpad, geo)
             dc_wgrad_f(X, roff, R, Gt, Mpad, geo.n, acc + g * Rpad * Mpad)
         if X != NULL and Gt != NULL and acc != NULL:
@@ -528,16 +539,16 @@ cdef bint _direct_wgrad(const real* ub, const real* gb, real* gab, Py_ssize_t N,
                         Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
                         Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
                         Py_ssize_t M, int nthreads) except -1:
-    """The weight gradient of gemm_fold on dc_wgrad_f when it applies (float32, stride 1,
-    not 1x1, the thread's buffers cache-sized); returns whether it ran."""
+    """The weight gradient of gemm_fold on dc_wgrad_f when it applies (float32, not
+    _pointwise, the thread's buffers cache-sized); returns whether it ran."""
     cdef dw_geo geo
     cdef Py_ssize_t* offs
     cdef int failed
     cdef Py_ssize_t Mpad
-    if not (real is float and _direct_conv_on and sd == 1 and sh == 1 and sw == 1
-            and kd * kh * kw > 1):
+    if not (real is float and _direct_conv_on) or _is_pointwise(kd, kh, kw, sd, sh, sw,
+                                                              pd, ph, pw):
         return False
-    offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+    offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
     Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
     # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
     # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
@@ -571,14 +582,14 @@ cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
     cdef dw_geo geo
     cdef Py_ssize_t* offs
     cdef int failed
-    if kd * kh * kw == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0 and pw == 0:
+    if _is_pointwise(kd, kh, kw, sd, sh, sw, pd, ph, pw):
         with nogil:
             _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, N, C,
                        groups, M, oD * oH * oW, nthreads)
         return True
-    if (real is float and forward and _direct_conv_on and sd == 1 and sh == 1 and sw == 1
-            and M <= DC_DIRECT_MAX_M):
-        offs = _dw_setup(&geo, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+    if real is float and forward and _direct_conv_on and M <= DC_DIRECT_MAX_M:
+        offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
+                         oD, oH, oW)
         # per thread the kernel holds the group's padded planes and its wide outputs: keep
         # that cache-sized, or a large volume would cost more memory than the column path
         if (geo.K and 2 * geo.n <= 3 * oD * oH * oW
@@ -899,8 +910,55 @@ cdef Py_ssize_t* _dw_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                 off[K + t] = -off[t]
     g.Z = off[K - 1]
     g.off, g.neg = off, off + K
+    g.sd, g.sh, g.sw, g.Dq, g.used = 1, 1, 1, D + 2 * pd, NULL
     if (oD != D + 2 * pd - dd * (kd - 1) or oH != H + 2 * ph - dh * (kh - 1)
             or oW != W + 2 * pw - dw * (kw - 1)):
+        g.K = 0
+    return off
+
+
+cdef Py_ssize_t* _dc_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                           Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                           Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                           Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                           Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW) except NULL:
+    """Fill g for the direct kernels of _direct.h at any stride: _dw_setup's geometry at
+    stride 1, else the phase planes of dc_pad_f (g.Hp, g.Wp a phase's rows and width, g.PP
+    all phases of a channel, g.off into them). Returns the block behind g.off (the caller
+    frees it); g.K = 0 if the output size is not the one the arguments give."""
+    if sd == 1 and sh == 1 and sw == 1:
+        return _dw_setup(g, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+    cdef Py_ssize_t i, j, k, t, q, K = kd * kh * kw, P = sd * sh * sw, Dp = D + 2 * pd
+    cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane
+    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(2 * K * sizeof(Py_ssize_t) + P)
+    cdef char* used
+    if off == NULL:
+        raise MemoryError("tinyconv conv: cannot allocate the tap offsets")
+    used = <char*>(off + 2 * K)
+    memset(used, 0, P)
+    g.D, g.H, g.W, g.pd, g.ph, g.pw = D, H, W, pd, ph, pw
+    g.sd, g.sh, g.sw = sd, sh, sw
+    g.Dq, g.Hp, g.Wp = (Dp + sd - 1) // sd, (Hp + sh - 1) // sh, (Wp + sw - 1) // sw
+    plane = g.Dq * g.Hp * g.Wp
+    g.PP = P * plane
+    g.oD, g.oH, g.oW = oD, oH, oW
+    g.n = ((oD - 1) * g.Hp + oH - 1) * g.Wp + oW
+    g.i0, g.i1 = 0, 0     # not used by the direct kernels
+    g.K = K
+    g.Z = 0
+    for i in range(kd):
+        for j in range(kh):
+            for k in range(kw):
+                t = (i * kh + j) * kw + k
+                q = ((i * dd) % sd * sh + (j * dh) % sh) * sw + (k * dw) % sw
+                used[q] = 1
+                off[t] = q * plane + ((i * dd // sd) * g.Hp + j * dh // sh) * g.Wp + k * dw // sw
+                off[K + t] = -off[t]
+                g.Z = max(g.Z, off[t])
+    g.off, g.neg, g.used = off, off + K, used
+    if (oD != (Dp - dd * (kd - 1) - 1) // sd + 1 or oH != (Hp - dh * (kh - 1) - 1) // sh + 1
+            or oW != (Wp - dw * (kw - 1) - 1) // sw + 1):
         g.K = 0
     return off
 

@@ -36,38 +36,51 @@ static inline dc_vec dc_load(const float* p)
     return v;
 }
 
-/* Y[m][j] (m < Mpad, j < ldy, ldy a multiple of DC_JB) = sum_{r < R} wt[r*Mpad + m] * X[roff[r] + j].
- * Reads X up to roff[r] + ldy - 1 (the caller pads X); Mpad is a multiple of DC_MB. */
+/* One register block: Y[m0 + mm][j0 + ...] for DC_MB channels x NV vectors. */
+static inline __attribute__((always_inline)) void
+dc_forward_block(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
+                 ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, ptrdiff_t m0, ptrdiff_t j0, const int NV)
+{
+    dc_vec a[DC_MB][DC_NV];
+#pragma GCC unroll 16
+    for (int mm = 0; mm < DC_MB; mm++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            a[mm][v] = (dc_vec){0};
+    for (ptrdiff_t r = 0; r < R; r++) {
+        const float* s = X + roff[r] + j0;
+        dc_vec x[DC_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            x[v] = dc_load(s + v * DC_LANES);
+        const float* w = wt + r * Mpad + m0;
+#pragma GCC unroll 16
+        for (int mm = 0; mm < DC_MB; mm++)
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                a[mm][v] += w[mm] * x[v];
+    }
+#pragma GCC unroll 16
+    for (int mm = 0; mm < DC_MB; mm++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            memcpy(Y + (m0 + mm) * ldy + j0 + v * DC_LANES, &a[mm][v], sizeof a[mm][v]);
+}
+
+/* Y[m][j] (m < Mpad, j < ldy, ldy a multiple of DC_LANES) = sum_{r < R} wt[r*Mpad + m] * X[roff[r] + j].
+ * Reads X up to roff[r] + ldy - 1 (the caller pads X); Mpad is a multiple of DC_MB. The last
+ * positions take one-vector blocks, so small planes (8x8: 80 wide places) do not round up
+ * to a whole block. */
 static void dc_forward_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
                          ptrdiff_t Mpad, float* Y, ptrdiff_t ldy)
 {
-    for (ptrdiff_t m0 = 0; m0 < Mpad; m0 += DC_MB)
-        for (ptrdiff_t j0 = 0; j0 < ldy; j0 += DC_JB) {
-            dc_vec a[DC_MB][DC_NV];
-#pragma GCC unroll 16
-            for (int mm = 0; mm < DC_MB; mm++)
-#pragma GCC unroll 8
-                for (int v = 0; v < DC_NV; v++)
-                    a[mm][v] = (dc_vec){0};
-            for (ptrdiff_t r = 0; r < R; r++) {
-                const float* s = X + roff[r] + j0;
-                dc_vec x[DC_NV];
-#pragma GCC unroll 8
-                for (int v = 0; v < DC_NV; v++)
-                    x[v] = dc_load(s + v * DC_LANES);
-                const float* w = wt + r * Mpad + m0;
-#pragma GCC unroll 16
-                for (int mm = 0; mm < DC_MB; mm++)
-#pragma GCC unroll 8
-                    for (int v = 0; v < DC_NV; v++)
-                        a[mm][v] += w[mm] * x[v];
-            }
-#pragma GCC unroll 16
-            for (int mm = 0; mm < DC_MB; mm++)
-#pragma GCC unroll 8
-                for (int v = 0; v < DC_NV; v++)
-                    memcpy(Y + (m0 + mm) * ldy + j0 + v * DC_LANES, &a[mm][v], sizeof a[mm][v]);
-        }
+    for (ptrdiff_t m0 = 0; m0 < Mpad; m0 += DC_MB) {
+        ptrdiff_t j0 = 0;
+        for (; j0 + DC_JB <= ldy; j0 += DC_JB)
+            dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, DC_NV);
+        for (; j0 < ldy; j0 += DC_LANES)
+            dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, 1);
+    }
 }
 
 /* ------------------------------------------------------------------ weight gradient
@@ -234,5 +247,58 @@ static void dc_widen_t_f(const float* G, ptrdiff_t M, float* Gt, ptrdiff_t Mpad,
         }
 }
 
+
+
+/* ------------------------------------------------------------------ strided input
+ * A stride-s convolution reads the padded plane at s*o + t*d. Split the plane into its s
+ * phases, Q_(a)[i] = P[s*i + a] (per dimension), and tap t reads phase (t*d) % s at
+ * o + (t*d) / s: a stride-1 read again. So with the phases stored one after the other (each
+ * Dq x Hp x Wp, Hp and Wp now a phase's rows and width, see dw_geo) every (channel, tap) is
+ * still one contiguous run of wide positions at a fixed offset, and the forward and weight-
+ * gradient kernels above run unchanged. Phases no tap reads are skipped (left as they are:
+ * zero from the caller's calloc). */
+static void dc_pad_f(const float* x, float* p, const dw_geo* g)
+{
+    if (g->sd == 1 && g->sh == 1 && g->sw == 1) {
+        dw_pad_f(x, p, g);
+        return;
+    }
+    ptrdiff_t plane = g->Dq * g->Hp * g->Wp;
+    for (ptrdiff_t a = 0; a < g->sd; a++)
+        for (ptrdiff_t b = 0; b < g->sh; b++)
+            for (ptrdiff_t e = 0; e < g->sw; e++) {
+                ptrdiff_t ph = (a * g->sh + b) * g->sw + e;
+                if (g->used && !g->used[ph])
+                    continue;
+                float* q = p + ph * plane;
+                for (ptrdiff_t i = 0; i < g->Dq; i++) {
+                    ptrdiff_t id = g->sd * i + a - g->pd;
+                    for (ptrdiff_t j = 0; j < g->Hp; j++) {
+                        ptrdiff_t ih = g->sh * j + b - g->ph;
+                        float* row = q + (i * g->Hp + j) * g->Wp;
+                        if (id < 0 || id >= g->D || ih < 0 || ih >= g->H) {
+                            memset(row, 0, (size_t)g->Wp * sizeof(float));
+                            continue;
+                        }
+                        /* row[k] = x[sw*k + e - pw]: inside for k in [k0, k1) */
+                        const float* src = x + (id * g->H + ih) * g->W + e - g->pw;
+                        ptrdiff_t k0 = e >= g->pw ? 0 : (g->pw - e + g->sw - 1) / g->sw;
+                        ptrdiff_t k1 = (g->W + g->pw - e + g->sw - 1) / g->sw;
+                        if (k1 > g->Wp)
+                            k1 = g->Wp;
+                        if (k0 > k1)
+                            k0 = k1;
+                        memset(row, 0, (size_t)k0 * sizeof(float));
+                        if (g->sw == 2)
+                            for (ptrdiff_t k = k0; k < k1; k++)
+                                row[k] = src[2 * k];
+                        else
+                            for (ptrdiff_t k = k0; k < k1; k++)
+                                row[k] = src[g->sw * k];
+                        memset(row + k1, 0, (size_t)(g->Wp - k1) * sizeof(float));
+                    }
+                }
+            }
+}
 
 #endif

@@ -33,6 +33,11 @@ typedef struct {
     ptrdiff_t Z;             /* the largest tap offset */
     const ptrdiff_t* off;    /* K tap offsets in the padded plane, ascending */
     const ptrdiff_t* neg;    /* the same, negated */
+    /* Strided geometry (the direct kernels of _direct.h only): with stride s > 1 the padded
+     * plane is split into s-phase planes, and Hp, Wp, PP above are a phase plane's rows and
+     * width and all phases' size; 1, 1, 1 and Dq = the padded depth otherwise. */
+    ptrdiff_t sd, sh, sw, Dq;
+    const char* used;        /* which of the sd*sh*sw phases a tap reads (NULL: all) */
 } dw_geo;
 
 /* the nine terms of a 3x3 tap sum at wide index j (names as in DW(taps)) */

@@ -304,32 +304,43 @@ DIRECT_CASES = [  # stride 1, float32: (u shape, groups, M, kernel, padding, dil
     ((2, 2, 5, 6, 7), 1, 9, (3, 3, 3), (1, 1, 1), (1, 1, 1)),        # 3-D
     ((2, 4, 1, 3, 3), 1, 8, (1, 3, 3), (0, 2, 2), (1, 1, 1)),        # padding > kernel/2
 ]
+STRIDED_CASES = [  # (u shape, groups, M, kernel, padding, dilation, stride): phase planes
+    ((2, 8, 1, 12, 12), 1, 16, (1, 3, 3), (0, 1, 1), (1, 1, 1), (1, 2, 2)),
+    ((2, 6, 1, 11, 13), 2, 9, (1, 3, 3), (0, 1, 0), (1, 1, 1), (1, 2, 2)),   # odd sizes
+    ((2, 16, 1, 9, 9), 1, 32, (1, 1, 1), (0, 0, 0), (1, 1, 1), (1, 2, 2)),   # 1x1 shortcut
+    ((2, 4, 1, 13, 14), 1, 20, (1, 5, 4), (0, 2, 1), (1, 2, 1), (1, 3, 2)),  # dilated, s 3
+    ((2, 3, 1, 1, 40), 1, 70, (1, 1, 4), (0, 0, 1), (1, 1, 1), (1, 1, 2)),   # 1-D
+    ((2, 2, 7, 6, 7), 1, 9, (3, 3, 3), (1, 1, 1), (1, 1, 1), (2, 2, 2)),     # 3-D
+    ((2, 4, 1, 5, 5), 1, 8, (1, 3, 3), (0, 2, 2), (1, 1, 1), (1, 2, 2)),     # big padding
+]
 
 
-@pytest.mark.parametrize("xs,groups,M,k,p,d", DIRECT_CASES)
-def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d):
-    """float32 stride-1 forwards take the register-blocked direct kernel (csrc/_direct.h);
-    im2col + BLAS must give the same outputs, NaN included."""
+@pytest.mark.parametrize("xs,groups,M,k,p,d,s", [c + ((1, 1, 1),) for c in DIRECT_CASES]
+                         + STRIDED_CASES)
+def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d, s):
+    """float32 forwards take the register-blocked direct kernel (csrc/_direct.h; strided ones
+    on phase planes); im2col + BLAS must give the same outputs, NaN included."""
     from tinyconv import _conv
     rng = np.random.default_rng(11)
     u = rng.standard_normal(xs).astype(np.float32)
     u.flat[5] = np.nan
     a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
     bias = rng.standard_normal(groups * M).astype(np.float32)
-    osp = tuple(i + 2 * pp - dd * (kk - 1) for i, kk, pp, dd in zip(xs[2:], k, p, d))
+    osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                for i, kk, pp, dd, ss in zip(xs[2:], k, p, d, s))
     out = []
     for on in (True, False):
         before = _conv.set_direct(on)
         try:
-            out.append(K.conv_unfold_gemm(u, a, bias, groups, k, (1, 1, 1), p, d, osp))
+            out.append(K.conv_unfold_gemm(u, a, bias, groups, k, s, p, d, osp))
         finally:
             _conv.set_direct(before)
-    assert np.isnan(out[0]).any()
+    assert np.isnan(out[1]).any() or s != (1, 1, 1)   # a stride may skip u.flat[5]
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("xs,groups,M,k,p,d", [
+@pytest.mark.parametrize("xs,groups,M,k,p,d,s", [c + ((1, 1, 1),) for c in [
     ((3, 6, 1, 14, 14), 1, 16, (1, 5, 5), (0, 0, 0), (1, 1, 1)),     # LeNet conv2: 150 rows
     ((2, 16, 1, 9, 10), 1, 5, (1, 3, 3), (0, 1, 1), (1, 1, 1)),      # M padded to a vector
     ((2, 8, 1, 7, 12), 2, 40, (1, 3, 3), (0, 2, 1), (1, 2, 1)),      # 3 vectors, dilated
@@ -337,22 +348,23 @@ def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d):
     ((3, 16, 1, 1, 30), 4, 24, (1, 1, 5), (0, 0, 2), (1, 1, 1)),     # conv1d, groups
     ((2, 4, 5, 6, 7), 1, 32, (3, 3, 2), (1, 0, 1), (1, 1, 2)),       # conv3d
     ((2, 2, 1, 8, 8), 1, 64, (1, 3, 3), (0, 1, 1), (1, 1, 1)),       # 18 rows of 6
-])
-def test_direct_weight_grad_equals_gemm(xs, groups, M, k, p, d):
-    """float32 stride-1 weight gradients take dc_wgrad_f (csrc/_direct.h) unless its padded
+]] + STRIDED_CASES)
+def test_direct_weight_grad_equals_gemm(xs, groups, M, k, p, d, s):
+    """float32 weight gradients take dc_wgrad_f (csrc/_direct.h) unless its padded
     row blocks waste over 25 %; im2col + BLAS must give the same sums, and the input gradient
     computed beside it must not change."""
     from tinyconv import _conv
     rng = np.random.default_rng(12)
     u = rng.standard_normal(xs).astype(np.float32)
     a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
-    osp = tuple(i + 2 * pp - dd * (kk - 1) for i, kk, pp, dd in zip(xs[2:], k, p, d))
+    osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                for i, kk, pp, dd, ss in zip(xs[2:], k, p, d, s))
     gy = rng.standard_normal((xs[0], groups * M, int(np.prod(osp)))).astype(np.float32)
     out = []
     for on in (True, False):
         before = _conv.set_direct(on)
         try:
-            out.append(K.conv_gemm_fold(u, a, gy, groups, k, (1, 1, 1), p, d, osp))
+            out.append(K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp))
         finally:
             _conv.set_direct(before)
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-5)
