@@ -80,6 +80,8 @@ cdef extern from "_direct.h" nogil:
     Py_ssize_t dc_wgrad_cost(Py_ssize_t R, Py_ssize_t Mpad)
     void dc_widen_t_f(const float* G, Py_ssize_t M, float* Gt, Py_ssize_t Mpad, const dw_geo* g)
     void dc_pad_f(const float* x, float* p, const dw_geo* g)
+    void dc_unphase_f(const float* q, float* x, const dw_geo* g, Py_ssize_t a, Py_ssize_t b,
+                      Py_ssize_t e)
 
 
 # the "wide" helpers of _dw.h for the fused type
@@ -567,6 +569,112 @@ cdef bint _direct_wgrad(const real* ub, const real* gb, real* gab, Py_ssize_t N,
     return True
 
 
+cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_t N,
+                         Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M, const dw_geo* geo,
+                         int nthreads) noexcept nogil:
+    """gub = the input gradient of a strided float32 convolution, phase by phase through
+    dc_forward_f (see dc_unphase_f), one (image, group) per work item: the image's upstream
+    gradient spread wide behind a margin, each phase's rows (m, tap) run with the group's
+    input channels as outputs, the phase planes written back. Returns 1 if a buffer is
+    missing."""
+    cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
+    cdef Py_ssize_t P = geo.sd * geo.sh * geo.sw, plane = geo.PP // P
+    cdef Py_ssize_t Cg = C // groups, Cpad = (Cg + DC_MB - 1) // DC_MB * DC_MB
+    cdef Py_ssize_t ldy = (plane + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t zq = 0, gs, t, n, g, c, m, q, r, i, ph, nrow
+    cdef Py_ssize_t* first = <Py_ssize_t*>calloc(P + 1, sizeof(Py_ssize_t))  # rows of phase q
+    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc(M * K * sizeof(Py_ssize_t))
+    cdef float* wt = <float*>calloc(groups * M * K * Cpad, sizeof(float))
+    cdef float* Gw = NULL
+    cdef float* Y = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    if first == NULL or roff == NULL or wt == NULL:
+        free(first)
+        free(roff)
+        free(wt)
+        return 1
+    for t in range(K):
+        zq = max(zq, geo.off[t] % plane)
+    gs = zq + ldy                       # a channel's wide G: zq zeros, then the outputs
+    for t in range(K):                  # rows sorted by phase: (m, t) for each phase's taps
+        first[geo.off[t] // plane + 1] += M
+    for q in range(P):
+        first[q + 1] += first[q]
+    for q in range(P):
+        r = first[q]
+        for t in range(K):
+            if geo.off[t] // plane != q:
+                continue
+            for m in range(M):
+                roff[r] = m * gs + zq - geo.off[t] % plane
+                for g in range(groups):     # wt[g][r][c] = a[g*M + m][c*K + t]
+                    for c in range(Cg):
+                        wt[(g * M * K + r) * Cpad + c] = ab[(g * M + m) * Cg * K + c * K + t]
+                r += 1
+    with parallel(num_threads=nthreads):
+        Gw = <float*>calloc(M * gs, sizeof(float))
+        Y = <float*>malloc(Cpad * ldy * sizeof(float))
+        if Gw == NULL or Y == NULL:
+            failp[0] = 1
+        for t in prange(N * groups, schedule='static'):
+            if Gw == NULL or Y == NULL:
+                continue
+            n = t // groups
+            g = t - n * groups
+            memset(gub + (n * C + g * Cg) * DHW, 0, Cg * DHW * sizeof(float))
+            for m in range(M):
+                dw_widen_f(gb + (t * M + m) * L, Gw + m * gs + zq, geo)
+            for q in range(P):
+                nrow = first[q + 1] - first[q]
+                if nrow == 0:
+                    continue
+                dc_forward_f(Gw, roff + first[q], nrow, wt + (g * M * K + first[q]) * Cpad,
+                             Cpad, Y, ldy)
+                ph = q // geo.sw
+                for c in range(Cg):
+                    dc_unphase_f(Y + c * ldy, gub + (n * C + g * Cg + c) * DHW, geo,
+                                 ph // geo.sh, ph % geo.sh, q % geo.sw)
+        free(Gw)
+        free(Y)
+    free(first)
+    free(roff)
+    free(wt)
+    return failed
+
+
+cdef bint _direct_dgrad(const real* ab, const real* gb, real* gub, Py_ssize_t N, Py_ssize_t C,
+                        Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
+                        Py_ssize_t M, int nthreads) except -1:
+    """The input gradient of gemm_fold on the phase kernels when it applies (float32, a
+    stride > 1, at least DC_MB input channels per group, the thread's buffers cache-sized);
+    returns whether it ran. (Stride 1 has its own route: ops/conv.py _grad_input_conv.)"""
+    cdef dw_geo geo
+    cdef Py_ssize_t* offs
+    cdef int failed
+    if not (real is float and _direct_conv_on and C // groups >= DC_MB
+            and sd * sh * sw > 1):
+        return False
+    offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
+    if not (geo.K and (M * (geo.PP // (sd * sh * sw) + geo.Z + 2 * DC_LANES)
+                       + (C // groups + DC_MB) * (geo.PP // (sd * sh * sw) + DC_LANES)) * 4
+            <= DC_DIRECT_MAX_BYTES):
+        free(offs)
+        return False
+    if real is float:
+        with nogil:
+            failed = _direct_dgrad_f(ab, gb, gub, N, C, groups, M, &geo, nthreads)
+    free(offs)
+    if failed:
+        raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
+    return True
+
+
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
                   const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
                   bint need_a, Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H,
@@ -735,6 +843,11 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
                                 pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads):
         need_a = False
         if not need_u:
+            return
+    if need_u and _direct_dgrad(ab, gb, gub, N, C, D, H, W, kd, kh, kw, sd, sh, sw,
+                                pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads):
+        need_u = False
+        if not need_a:
             return
     if _direct(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C, D, H, W,
                kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,

@@ -301,4 +301,34 @@ static void dc_pad_f(const float* x, float* p, const dw_geo* g)
             }
 }
 
+
+/* The input gradient of a strided convolution, phase by phase: the padded plane's phase a
+ * gets w[m, c, t] * G[m, o] at o + (t*d)/s for the taps t with (t*d) % s == a, a stride-1
+ * "full" correlation of G with that phase's taps. With G spread wide (phase-plane strides)
+ * behind a margin of zq zeros, phase plane position j reads G at j + zq - off_t: the forward
+ * kernel again, over rows (m, t) and with the input channels as its outputs. This writes one
+ * computed phase plane q (Dq x Hp x Wp, wide) of channel x (D, H, W) back to its places. */
+static void dc_unphase_f(const float* q, float* x, const dw_geo* g, ptrdiff_t a, ptrdiff_t b,
+                         ptrdiff_t e)
+{
+    ptrdiff_t k0 = e >= g->pw ? 0 : (g->pw - e + g->sw - 1) / g->sw;
+    ptrdiff_t k1 = (g->W + g->pw - e + g->sw - 1) / g->sw;
+    if (k1 > g->Wp)
+        k1 = g->Wp;
+    for (ptrdiff_t i = 0; i < g->Dq; i++) {
+        ptrdiff_t id = g->sd * i + a - g->pd;
+        if (id < 0 || id >= g->D)
+            continue;
+        for (ptrdiff_t j = 0; j < g->Hp; j++) {
+            ptrdiff_t ih = g->sh * j + b - g->ph;
+            if (ih < 0 || ih >= g->H)
+                continue;
+            const float* src = q + (i * g->Hp + j) * g->Wp;
+            float* dst = x + (id * g->H + ih) * g->W + e - g->pw;
+            for (ptrdiff_t k = k0; k < k1; k++)
+                dst[g->sw * k] = src[k];
+        }
+    }
+}
+
 #endif

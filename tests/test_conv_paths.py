@@ -312,6 +312,9 @@ STRIDED_CASES = [  # (u shape, groups, M, kernel, padding, dilation, stride): ph
     ((2, 3, 1, 1, 40), 1, 70, (1, 1, 4), (0, 0, 1), (1, 1, 1), (1, 1, 2)),   # 1-D
     ((2, 2, 7, 6, 7), 1, 9, (3, 3, 3), (1, 1, 1), (1, 1, 1), (2, 2, 2)),     # 3-D
     ((2, 4, 1, 5, 5), 1, 8, (1, 3, 3), (0, 2, 2), (1, 1, 1), (1, 2, 2)),     # big padding
+    ((2, 32, 1, 9, 9), 2, 12, (1, 4, 4), (0, 1, 1), (1, 1, 1), (1, 2, 2)),   # convT-like
+    ((2, 8, 1, 13, 14), 1, 20, (1, 5, 4), (0, 2, 1), (1, 2, 1), (1, 3, 2)),  # phases w/o taps
+    ((2, 8, 5, 6, 7), 1, 9, (3, 3, 3), (1, 1, 1), (1, 1, 1), (2, 2, 2)),     # 3-D, 8 channels
 ]
 
 
@@ -351,8 +354,8 @@ def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d, s):
 ]] + STRIDED_CASES)
 def test_direct_weight_grad_equals_gemm(xs, groups, M, k, p, d, s):
     """float32 weight gradients take dc_wgrad_f (csrc/_direct.h) unless its padded
-    row blocks waste over 25 %; im2col + BLAS must give the same sums, and the input gradient
-    computed beside it must not change."""
+    row blocks waste over 25 %, strided input gradients with 8+ channels per group the phase
+    kernels; im2col + BLAS + col2im must give the same sums."""
     from tinyconv import _conv
     rng = np.random.default_rng(12)
     u = rng.standard_normal(xs).astype(np.float32)
