@@ -74,7 +74,8 @@ cdef extern from "_direct.h" nogil:
         DC_LANES
         DC_WRB
     void dc_forward_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* wt,
-                      Py_ssize_t Mpad, float* Y, Py_ssize_t ldy)
+                      Py_ssize_t Mpad, float* Y, Py_ssize_t ldy, const Py_ssize_t* voff)
+    Py_ssize_t dc_vector_offsets(const dw_geo* g, Py_ssize_t* voff)
     void dc_wgrad_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* Gt,
                     Py_ssize_t Mpad, Py_ssize_t nj, float* acc)
     Py_ssize_t dc_wgrad_cost(Py_ssize_t R, Py_ssize_t Mpad)
@@ -427,16 +428,22 @@ def set_direct(bint on, Py_ssize_t max_m=-1):
 cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint has_bias,
                         float* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M,
                         const dw_geo* geo, int nthreads) noexcept nogil:
-    """Forward of a float32 convolution (any stride: dc_pad_f) through dc_forward_f, one (image, group)
-    per work item: the group's planes padded into a thread buffer, the kernel, the wide
-    outputs narrowed into y. Returns 1 if a buffer is missing."""
+    """Forward of a float32 convolution (any stride: dc_pad_f) through dc_forward_f, one
+    (image, group) per work item: the group's planes padded into a thread buffer, the kernel,
+    the outputs narrowed into y (or, when the output rows are whole vectors and M fills the
+    register blocks, written there by the kernel). Returns 1 if a buffer is missing."""
     cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
     cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB
-    cdef Py_ssize_t ldy = (geo.n + DC_LANES - 1) // DC_LANES * DC_LANES, t, n, g, c, m, r
+    cdef Py_ssize_t nv = (geo.n + DC_LANES - 1) // DC_LANES, ldy, t, n, g, c, m, r, q
     cdef float* wt = <float*>calloc(groups * R * Mpad, sizeof(float))
-    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc(R * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc((R + nv) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* voff
+    cdef bint rows, inplace
     cdef float* X = NULL
     cdef float* Y = NULL
+    cdef float* Ym
+    cdef float* ym
+    cdef float bv
     cdef int failed = 0
     cdef int* failp = &failed
     if wt == NULL or roff == NULL:
@@ -450,9 +457,13 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
     for c in range(Cg):
         for r in range(K):
             roff[c * K + r] = c * geo.PP + geo.off[r]
+    voff = roff + R
+    ldy = dc_vector_offsets(geo, voff)
+    rows = geo.oW % DC_LANES == 0        # Y holds the outputs themselves, (Mpad, L)
+    inplace = rows and Mpad == M
     with parallel(num_threads=nthreads):
-        X = <float*>calloc(Cg * geo.PP + ldy, sizeof(float))   # the tail stays zero
-        Y = <float*>malloc(Mpad * ldy * sizeof(float))
+        X = <float*>calloc(Cg * geo.PP + nv * DC_LANES, sizeof(float))  # the tail stays zero
+        Y = <float*>malloc(Mpad * ldy * sizeof(float)) if not inplace else X
         if X == NULL or Y == NULL:
             failp[0] = 1
         for t in prange(N * groups, schedule='static'):
@@ -462,12 +473,28 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
             g = t - n * groups
             for c in range(Cg):
                 dc_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
-            dc_forward_f(X, roff, R, wt + g * R * Mpad, Mpad, Y, ldy)
+            if inplace:
+                dc_forward_f(X, roff, R, wt + g * R * Mpad, Mpad, yb + t * M * L, L, voff)
+                if has_bias:
+                    for m in range(M):
+                        ym = yb + (t * M + m) * L
+                        bv = bb[g * M + m]
+                        for q in range(L):
+                            ym[q] += bv
+                continue
+            dc_forward_f(X, roff, R, wt + g * R * Mpad, Mpad, Y, ldy, voff)
             for m in range(M):
-                dw_narrow_f(Y + m * ldy, yb + (t * M + m) * L,
-                            bb[g * M + m] if has_bias else 0, geo)
+                bv = bb[g * M + m] if has_bias else 0
+                Ym = Y + m * ldy
+                ym = yb + (t * M + m) * L
+                if rows:
+                    for q in range(L):
+                        ym[q] = Ym[q] + bv
+                else:
+                    dw_narrow_f(Ym, ym, bv, geo)
         free(X)
-        free(Y)
+        if not inplace:
+            free(Y)
     free(wt)
     free(roff)
     return failed
@@ -583,7 +610,7 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
     cdef Py_ssize_t ldy = (plane + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t zq = 0, gs, t, n, g, c, m, q, r, i, ph, nrow
     cdef Py_ssize_t* first = <Py_ssize_t*>calloc(P + 1, sizeof(Py_ssize_t))  # rows of phase q
-    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc(M * K * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc((M * K + ldy // DC_LANES) * sizeof(Py_ssize_t))
     cdef float* wt = <float*>calloc(groups * M * K * Cpad, sizeof(float))
     cdef float* Gw = NULL
     cdef float* Y = NULL
@@ -594,6 +621,8 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
         free(roff)
         free(wt)
         return 1
+    for i in range(ldy // DC_LANES):    # the phase plane's wide positions
+        roff[M * K + i] = i * DC_LANES
     for t in range(K):
         zq = max(zq, geo.off[t] % plane)
     gs = zq + ldy                       # a channel's wide G: zq zeros, then the outputs
@@ -630,7 +659,7 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
                 if nrow == 0:
                     continue
                 dc_forward_f(Gw, roff + first[q], nrow, wt + (g * M * K + first[q]) * Cpad,
-                             Cpad, Y, ldy)
+                             Cpad, Y, ldy, roff + M * K)
                 ph = q // geo.sw
                 for c in range(Cg):
                     dc_unphase_f(Y + c * ldy, gub + (n * C + g * Cg + c) * DHW, geo,

@@ -36,23 +36,29 @@ static inline dc_vec dc_load(const float* p)
     return v;
 }
 
-/* One register block: Y[m0 + mm][j0 + ...] for DC_MB channels x NV vectors. */
+/* One register block: Y[m0 + mm][j0 + v*DC_LANES] for DC_MB channels x NV vectors, vector v
+ * read at X + roff[r] + vo[v]. */
 static inline __attribute__((always_inline)) void
 dc_forward_block(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
-                 ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, ptrdiff_t m0, ptrdiff_t j0, const int NV)
+                 ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, ptrdiff_t m0, ptrdiff_t j0,
+                 const ptrdiff_t* vo, const int NV)
 {
     dc_vec a[DC_MB][DC_NV];
+    ptrdiff_t o[DC_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++)
+        o[v] = vo[v];
 #pragma GCC unroll 16
     for (int mm = 0; mm < DC_MB; mm++)
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             a[mm][v] = (dc_vec){0};
     for (ptrdiff_t r = 0; r < R; r++) {
-        const float* s = X + roff[r] + j0;
+        const float* s = X + roff[r];
         dc_vec x[DC_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
-            x[v] = dc_load(s + v * DC_LANES);
+            x[v] = dc_load(s + o[v]);
         const float* w = wt + r * Mpad + m0;
 #pragma GCC unroll 16
         for (int mm = 0; mm < DC_MB; mm++)
@@ -67,20 +73,41 @@ dc_forward_block(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float
             memcpy(Y + (m0 + mm) * ldy + j0 + v * DC_LANES, &a[mm][v], sizeof a[mm][v]);
 }
 
-/* Y[m][j] (m < Mpad, j < ldy, ldy a multiple of DC_LANES) = sum_{r < R} wt[r*Mpad + m] * X[roff[r] + j].
- * Reads X up to roff[r] + ldy - 1 (the caller pads X); Mpad is a multiple of DC_MB. The last
- * positions take one-vector blocks, so small planes (8x8: 80 wide places) do not round up
- * to a whole block. */
+/* Y[m][v*DC_LANES + i] (m < Mpad, v < ldy / DC_LANES) = sum_{r < R} wt[r*Mpad + m] *
+ * X[roff[r] + voff[v] + i]: vector v of every row r read at offset voff[v]. With
+ * voff[v] = v*DC_LANES these are the wide positions; when the output rows are whole vectors
+ * (oW a multiple of DC_LANES) voff can skip the thrown-away columns, and Y is the outputs
+ * themselves. Reads X up to roff[r] + voff[v] + DC_LANES - 1 (the caller pads X); Mpad is a
+ * multiple of DC_MB. The last vectors take one-vector blocks, so small planes (8x8: 80
+ * wide places) do not round up to a whole block. */
 static void dc_forward_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
-                         ptrdiff_t Mpad, float* Y, ptrdiff_t ldy)
+                         ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, const ptrdiff_t* voff)
 {
     for (ptrdiff_t m0 = 0; m0 < Mpad; m0 += DC_MB) {
         ptrdiff_t j0 = 0;
         for (; j0 + DC_JB <= ldy; j0 += DC_JB)
-            dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, DC_NV);
+            dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, voff + j0 / DC_LANES, DC_NV);
         for (; j0 < ldy; j0 += DC_LANES)
-            dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, 1);
+            dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, voff + j0 / DC_LANES, 1);
     }
+}
+
+/* voff for dc_forward_f (n + DC_LANES - 1) / DC_LANES entries): the output rows' vectors
+ * when whole vectors make up each row (returns the number of outputs, L), else the wide
+ * positions (returns n rounded up to DC_LANES). */
+static ptrdiff_t dc_vector_offsets(const dw_geo* g, ptrdiff_t* voff)
+{
+    ptrdiff_t L = g->oD * g->oH * g->oW, v = 0;
+    if (g->oW % DC_LANES == 0) {
+        for (ptrdiff_t d = 0; d < g->oD; d++)
+            for (ptrdiff_t h = 0; h < g->oH; h++)
+                for (ptrdiff_t q = 0; q < g->oW; q += DC_LANES)
+                    voff[v++] = (d * g->Hp + h) * g->Wp + q;
+        return L;
+    }
+    for (; v * DC_LANES < g->n; v++)
+        voff[v] = v * DC_LANES;
+    return v * DC_LANES;
 }
 
 /* ------------------------------------------------------------------ weight gradient

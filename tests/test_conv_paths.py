@@ -303,6 +303,9 @@ DIRECT_CASES = [  # stride 1, float32: (u shape, groups, M, kernel, padding, dil
     ((2, 3, 1, 1, 40), 1, 70, (1, 1, 3), (0, 0, 1), (1, 1, 1)),      # 1-D, M > 64
     ((2, 2, 5, 6, 7), 1, 9, (3, 3, 3), (1, 1, 1), (1, 1, 1)),        # 3-D
     ((2, 4, 1, 3, 3), 1, 8, (1, 3, 3), (0, 2, 2), (1, 1, 1)),        # padding > kernel/2
+    ((2, 8, 1, 5, 16), 1, 16, (1, 3, 3), (0, 1, 1), (1, 1, 1)),      # rows of whole vectors
+    ((2, 8, 1, 4, 34), 2, 12, (1, 3, 3), (0, 0, 0), (1, 1, 1)),      # the same, M = 12
+    ((2, 3, 4, 4, 16), 1, 8, (3, 3, 3), (1, 1, 1), (1, 1, 1)),       # 3-D, rows of vectors
 ]
 STRIDED_CASES = [  # (u shape, groups, M, kernel, padding, dilation, stride): phase planes
     ((2, 8, 1, 12, 12), 1, 16, (1, 3, 3), (0, 1, 1), (1, 1, 1), (1, 2, 2)),
@@ -351,6 +354,8 @@ def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d, s):
     ((3, 16, 1, 1, 30), 4, 24, (1, 1, 5), (0, 0, 2), (1, 1, 1)),     # conv1d, groups
     ((2, 4, 5, 6, 7), 1, 32, (3, 3, 2), (1, 0, 1), (1, 1, 2)),       # conv3d
     ((2, 2, 1, 8, 8), 1, 64, (1, 3, 3), (0, 1, 1), (1, 1, 1)),       # 18 rows of 6
+    ((2, 8, 1, 5, 16), 1, 16, (1, 3, 3), (0, 1, 1), (1, 1, 1)),      # rows of whole vectors
+    ((2, 3, 4, 4, 16), 1, 20, (3, 3, 3), (1, 1, 1), (1, 1, 1)),      # 3-D, rows of vectors
 ]] + STRIDED_CASES)
 def test_direct_weight_grad_equals_gemm(xs, groups, M, k, p, d, s):
     """float32 weight gradients take dc_wgrad_f (csrc/_direct.h) unless its padded
