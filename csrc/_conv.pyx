@@ -77,7 +77,8 @@ cdef extern from "_direct.h" nogil:
                       Py_ssize_t Mpad, float* Y, Py_ssize_t ldy, const Py_ssize_t* voff)
     Py_ssize_t dc_vector_offsets(const dw_geo* g, Py_ssize_t* voff)
     void dc_wgrad_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* Gt,
-                    Py_ssize_t Mpad, Py_ssize_t nj, float* acc)
+                    Py_ssize_t Mpad, const Py_ssize_t* rowoff, Py_ssize_t nrows,
+                    Py_ssize_t rowlen, float* acc)
     Py_ssize_t dc_wgrad_cost(Py_ssize_t R, Py_ssize_t Mpad)
     void dc_widen_t_f(const float* G, Py_ssize_t M, float* Gt, Py_ssize_t Mpad, const dw_geo* g)
     void dc_pad_f(const float* x, float* p, const dw_geo* g)
@@ -519,7 +520,11 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
     cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
     cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t Rpad = (R + DC_WRB - 1) // DC_WRB * DC_WRB, t, n, g, c, r, tid, gg, rr, mm
-    cdef Py_ssize_t* roff = <Py_ssize_t*>calloc(Rpad, sizeof(Py_ssize_t))  # pad rows read X[0:]
+    cdef Py_ssize_t nrows = geo.oD * geo.oH
+    cdef Py_ssize_t* roff = <Py_ssize_t*>calloc(Rpad + nrows, sizeof(Py_ssize_t))  # pad rows read X[0:]
+    cdef Py_ssize_t* rowoff = roff + Rpad
+    cdef dw_geo compact = geo[0]         # Gt holds the outputs without wide gaps
+    compact.Hp, compact.Wp = geo.oH, geo.oW
     cdef float* X = NULL
     cdef float* Gt = NULL
     cdef float* acc = NULL
@@ -531,9 +536,11 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
     for c in range(Cg):
         for r in range(K):
             roff[c * K + r] = c * geo.PP + geo.off[r]
+    for r in range(nrows):              # output row r = (d, h) starts at wide (d*Hp + h)*Wp
+        rowoff[r] = (r // geo.oH * geo.Hp + r % geo.oH) * geo.Wp
     with parallel(num_threads=nthreads):
         X = <float*>calloc(Cg * geo.PP + geo.n, sizeof(float))
-        Gt = <float*>calloc(geo.n * Mpad, sizeof(float))   # zero where never written
+        Gt = <float*>calloc(L * Mpad, sizeof(float))   # zero where never written (m >= M)
         acc = <float*>calloc(groups * Rpad * Mpad, sizeof(float))
         if X == NULL or Gt == NULL or acc == NULL:
             failp[0] = 1
@@ -545,8 +552,8 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
             g = t - n * groups
             for c in range(Cg):
                 dc_pad_f(ub + (n * C + g * Cg + c) * DHW, X + c * geo.PP, geo)
-            dc_widen_t_f(gb + t * M * L, M, Gt, Mpad, geo)
-            dc_wgrad_f(X, roff, R, Gt, Mpad, geo.n, acc + g * Rpad * Mpad)
+            dc_widen_t_f(gb + t * M * L, M, Gt, Mpad, &compact)
+            dc_wgrad_f(X, roff, R, Gt, Mpad, rowoff, nrows, geo.oW, acc + g * Rpad * Mpad)
         if X != NULL and Gt != NULL and acc != NULL:
             for gg in range(groups):
                 dst = gab + (tid * groups + gg) * R * M

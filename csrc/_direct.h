@@ -129,7 +129,8 @@ static ptrdiff_t dc_vector_offsets(const dw_geo* g, ptrdiff_t* voff)
 
 static inline __attribute__((always_inline)) void
 dc_wgrad_block(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t ldg,
-               ptrdiff_t j0, ptrdiff_t j1, float* acc, ptrdiff_t lda, const int RB, const int MV)
+               const ptrdiff_t* rowoff, ptrdiff_t nrows, ptrdiff_t rowlen, float* acc,
+               ptrdiff_t lda, const int RB, const int MV)
 {
     dc_vec a[DC_WACC];
     const float* xs[DC_WACC];
@@ -140,18 +141,21 @@ dc_wgrad_block(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t
         for (int v = 0; v < MV; v++)
             a[r * MV + v] = dc_load(acc + r * lda + v * DC_LANES);
     }
-    for (ptrdiff_t j = j0; j < j1; j++) {
-        dc_vec g[4];
-        const float* gp = Gt + j * ldg;
-#pragma GCC unroll 8
-        for (int v = 0; v < MV; v++)
-            g[v] = dc_load(gp + v * DC_LANES);
-#pragma GCC unroll 32
-        for (int r = 0; r < RB; r++) {
-            float x = xs[r][j];
+    for (ptrdiff_t row = 0; row < nrows; row++) {
+        const float* gp = Gt + row * rowlen * ldg;
+        ptrdiff_t xo = rowoff[row];
+        for (ptrdiff_t q = 0; q < rowlen; q++) {
+            dc_vec g[4];
 #pragma GCC unroll 8
             for (int v = 0; v < MV; v++)
-                a[r * MV + v] += x * g[v];
+                g[v] = dc_load(gp + q * ldg + v * DC_LANES);
+#pragma GCC unroll 32
+            for (int r = 0; r < RB; r++) {
+                float x = xs[r][xo + q];
+#pragma GCC unroll 8
+                for (int v = 0; v < MV; v++)
+                    a[r * MV + v] += x * g[v];
+            }
         }
     }
 #pragma GCC unroll 32
@@ -161,26 +165,26 @@ dc_wgrad_block(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t
             memcpy(acc + r * lda + v * DC_LANES, &a[r * MV + v], sizeof a[0]);
 }
 
-static void dc_wgrad_b1(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t ldg,
-                        ptrdiff_t j0, ptrdiff_t j1, float* acc, ptrdiff_t lda)
-{ dc_wgrad_block(X, roff, Gt, ldg, j0, j1, acc, lda, DC_WACC, 1); }
-static void dc_wgrad_b2(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t ldg,
-                        ptrdiff_t j0, ptrdiff_t j1, float* acc, ptrdiff_t lda)
-{ dc_wgrad_block(X, roff, Gt, ldg, j0, j1, acc, lda, DC_WACC / 2, 2); }
-static void dc_wgrad_b3(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t ldg,
-                        ptrdiff_t j0, ptrdiff_t j1, float* acc, ptrdiff_t lda)
-{ dc_wgrad_block(X, roff, Gt, ldg, j0, j1, acc, lda, DC_WACC / 3, 3); }
-static void dc_wgrad_b4(const float* X, const ptrdiff_t* roff, const float* Gt, ptrdiff_t ldg,
-                        ptrdiff_t j0, ptrdiff_t j1, float* acc, ptrdiff_t lda)
-{ dc_wgrad_block(X, roff, Gt, ldg, j0, j1, acc, lda, DC_WACC / 4, 4); }
+#define DC_WGRAD_B(MV)                                                                       \
+static void dc_wgrad_b##MV(const float* X, const ptrdiff_t* roff, const float* Gt,          \
+                           ptrdiff_t ldg, const ptrdiff_t* rowoff, ptrdiff_t nrows,         \
+                           ptrdiff_t rowlen, float* acc, ptrdiff_t lda)                     \
+{ dc_wgrad_block(X, roff, Gt, ldg, rowoff, nrows, rowlen, acc, lda, DC_WACC / MV, MV); }
+DC_WGRAD_B(1)
+DC_WGRAD_B(2)
+DC_WGRAD_B(3)
+DC_WGRAD_B(4)
 
-/* acc[r][m] (r < R, m < Mpad, row stride Mpad) += sum_{j < nj} X[roff[r] + j] * Gt[j][m].
+/* acc[r][m] (r < R, m < Mpad, row stride Mpad) += sum over positions p of X[roff[r] + p] *
+ * Gt[p][m], the positions being nrows runs of rowlen, run i at X offset rowoff[i] and at Gt
+ * row i*rowlen (the output rows: no thrown-away columns; the wide positions are one run).
  * The last row block may run past R up to R rounded up to DC_WRB: the caller gives acc and
  * roff that many rows (roff pointing at readable memory; those acc rows are thrown away).
- * Mpad is a multiple of DC_LANES. No blocking over j: Gt (nj x Mpad) stays in L2, and
- * storing the accumulators per block of 64-1024 positions measured 3-20 % slower. */
+ * Mpad is a multiple of DC_LANES. No blocking over positions: Gt stays in L2, and storing
+ * the accumulators per block of 64-1024 positions measured 3-20 % slower. */
 static void dc_wgrad_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* Gt,
-                       ptrdiff_t Mpad, ptrdiff_t nj, float* acc)
+                       ptrdiff_t Mpad, const ptrdiff_t* rowoff, ptrdiff_t nrows,
+                       ptrdiff_t rowlen, float* acc)
 {
     for (ptrdiff_t m0 = 0; m0 < Mpad; m0 += 4 * DC_LANES) {
         ptrdiff_t mv = (Mpad - m0) / DC_LANES;
@@ -189,11 +193,12 @@ static void dc_wgrad_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const
         ptrdiff_t rb = DC_WACC / mv;
         for (ptrdiff_t r0 = 0; r0 < R; r0 += rb) {
             float* a = acc + r0 * Mpad + m0;
+            const float* g = Gt + m0;
             switch (mv) {
-            case 1: dc_wgrad_b1(X, roff + r0, Gt + m0, Mpad, 0, nj, a, Mpad); break;
-            case 2: dc_wgrad_b2(X, roff + r0, Gt + m0, Mpad, 0, nj, a, Mpad); break;
-            case 3: dc_wgrad_b3(X, roff + r0, Gt + m0, Mpad, 0, nj, a, Mpad); break;
-            default: dc_wgrad_b4(X, roff + r0, Gt + m0, Mpad, 0, nj, a, Mpad); break;
+            case 1: dc_wgrad_b1(X, roff + r0, g, Mpad, rowoff, nrows, rowlen, a, Mpad); break;
+            case 2: dc_wgrad_b2(X, roff + r0, g, Mpad, rowoff, nrows, rowlen, a, Mpad); break;
+            case 3: dc_wgrad_b3(X, roff + r0, g, Mpad, rowoff, nrows, rowlen, a, Mpad); break;
+            default: dc_wgrad_b4(X, roff + r0, g, Mpad, rowoff, nrows, rowlen, a, Mpad); break;
             }
         }
     }
