@@ -346,6 +346,56 @@ def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d, s):
     np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("xs,groups,M,p,bias", [
+    ((2, 16, 8, 8), 1, 16, 1, True),
+    ((2, 32, 9, 7), 1, 20, 1, False),      # odd output sizes: half tiles at the edges
+    ((2, 32, 5, 6), 2, 24, 0, True),       # groups, no padding
+    ((1, 16, 2, 4), 1, 16, 1, True),       # one tile row
+    ((2, 16, 3, 40), 1, 8, 2, True),       # padding 2, M < a register block
+])
+def test_winograd_equals_direct(xs, groups, M, p, bias):
+    """Winograd F(2x2, 3x3) (csrc/_wino.h) gives the direct kernel's outputs to float
+    rounding, and a NaN input reaches the same outputs (thresholds lowered to reach it)."""
+    from tinyconv import _conv
+    rng = np.random.default_rng(13)
+    u = rng.standard_normal((xs[0], xs[1], 1) + xs[2:]).astype(np.float32)
+    u[0, 1, 0, 1, 2] = np.nan
+    a = rng.standard_normal((groups * M, xs[1] // groups * 9)).astype(np.float32)
+    b = rng.standard_normal(groups * M).astype(np.float32)
+    osp = (1, xs[2] + 2 * p - 2, xs[3] + 2 * p - 2)
+    out = []
+    for on in (True, False):
+        before = _conv.set_winograd(on, 8, 1)
+        try:
+            out.append(K.conv_unfold_gemm(u, a, b if bias else None, groups, (1, 3, 3),
+                                          (1, 1, 1), (0, p, p), (1, 1, 1), osp))
+        finally:
+            _conv.set_winograd(before, 64, 256)
+    assert np.isnan(out[1]).any()
+    np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_gradients_match_torch():
+    """A layer big enough for the default thresholds (64 channels, 16x16): forward and input
+    gradient run Winograd; outputs and every gradient match PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    gy = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+    xt, wt, bt = (tc.tensor(v, requires_grad=True) for v in (x, w, b))
+    y = F.conv2d(xt, wt, bt, padding=1)
+    y.backward(tc.tensor(gy))
+    xr, wr, br = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    yr = torch.nn.functional.conv2d(xr, wr, br, padding=1)
+    yr.backward(torch.tensor(gy))
+    for ours, ref in ((y, yr), (xt.grad, xr.grad), (wt.grad, wr.grad), (bt.grad, br.grad)):
+        ref = ref.detach().numpy()
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("xs,groups,M,k,p,d,s", [c + ((1, 1, 1),) for c in [
     ((3, 6, 1, 14, 14), 1, 16, (1, 5, 5), (0, 0, 0), (1, 1, 1)),     # LeNet conv2: 150 rows
     ((2, 16, 1, 9, 10), 1, 5, (1, 3, 3), (0, 1, 1), (1, 1, 1)),      # M padded to a vector

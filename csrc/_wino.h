@@ -1,0 +1,109 @@
+/* Winograd F(2x2, 3x3) for float32 3x3 convolutions with stride 1 and no dilation, included
+ * by csrc/_conv.pyx (see _winograd_conv_f there), after _direct.h.
+ *
+ * Each 2x2 block of outputs ("tile") needs a 4x4 patch d of the padded input. With
+ *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *     A^T = [1 1 1 0; 0 1 -1 -1],
+ * the tile is A^T [ sum_c (G g_mc G^T) .* (B^T d_c B) ] A: 16 products per channel pair
+ * instead of 36. The sum over c is, for each of the 16 places xi of the 4x4 transforms, a
+ * product U_xi (C x M) by V_xi (C x tiles): dc_forward_f does those 16 GEMMs on the
+ * transformed tiles (rows c, vectors of tiles), so 2.25x fewer multiply-adds run on the same
+ * register-blocked kernel as the direct convolution.
+ *
+ * Layout: the padded input plane is split into its even and odd columns (dc_pad_f with a
+ * column stride of 2), so the four columns a tile row reads, x[2j .. 2j+3], are E[j], O[j],
+ * E[j+1], O[j+1]: contiguous over the tiles j of a row, and the transforms vectorise.
+ */
+#ifndef TINYCONV_WINO_H
+#define TINYCONV_WINO_H
+
+#include <stddef.h>
+#include <string.h>
+
+/* U[xi][c][m] (m < Mpad, row stride Mpad) = (G g G^T)[xi] for g = w[m][c] (3x3), for the M
+ * output channels of one group (w: M x (C*9)). U must be zero for m >= M. */
+static void wino_weights_f(const float* w, ptrdiff_t M, ptrdiff_t C, float* U, ptrdiff_t Mpad)
+{
+    for (ptrdiff_t m = 0; m < M; m++)
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const float* g = w + (m * C + c) * 9;
+            float t[4][3], u[4][4];
+            for (int j = 0; j < 3; j++) {          /* t = G g */
+                t[0][j] = g[j];
+                t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            for (int i = 0; i < 4; i++) {          /* u = t G^T */
+                u[i][0] = t[i][0];
+                u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                u[i][3] = t[i][2];
+            }
+            for (int i = 0; i < 4; i++)
+                for (int k = 0; k < 4; k++)
+                    U[((i * 4 + k) * C + c) * Mpad + m] = u[i][k];
+        }
+}
+
+/* V[xi][c][t0 + j] (row stride ldt per c, C*ldt per xi) = (B^T d B)[xi] for the tiles j < tW
+ * of tile row ti, channel c: E, O are its even/odd column planes (row stride Wq). */
+static inline void wino_input_row_f(const float* restrict E, const float* restrict O,
+                                    ptrdiff_t Wq, ptrdiff_t ti, ptrdiff_t tW,
+                                    float* restrict V, ptrdiff_t xs, ptrdiff_t t0)
+{
+    const float* e0 = E + 2 * ti * Wq;
+    const float* o0 = O + 2 * ti * Wq;
+    const float *e1 = e0 + Wq, *e2 = e1 + Wq, *e3 = e2 + Wq;
+    const float *o1 = o0 + Wq, *o2 = o1 + Wq, *o3 = o2 + Wq;
+    float* v = V + t0;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < tW; j++) {
+        /* rows r = 0..3 of the patch, after the column transform d B */
+        float a0 = e0[j] - e0[j + 1], a1 = o0[j] + e0[j + 1], a2 = e0[j + 1] - o0[j], a3 = o0[j] - o0[j + 1];
+        float b0 = e1[j] - e1[j + 1], b1 = o1[j] + e1[j + 1], b2 = e1[j + 1] - o1[j], b3 = o1[j] - o1[j + 1];
+        float c0 = e2[j] - e2[j + 1], c1 = o2[j] + e2[j + 1], c2 = e2[j + 1] - o2[j], c3 = o2[j] - o2[j + 1];
+        float d0 = e3[j] - e3[j + 1], d1 = o3[j] + e3[j + 1], d2 = e3[j + 1] - o3[j], d3 = o3[j] - o3[j + 1];
+        /* then the row transform B^T (.) */
+        v[0 * xs + j] = a0 - c0;  v[1 * xs + j] = a1 - c1;
+        v[2 * xs + j] = a2 - c2;  v[3 * xs + j] = a3 - c3;
+        v[4 * xs + j] = b0 + c0;  v[5 * xs + j] = b1 + c1;
+        v[6 * xs + j] = b2 + c2;  v[7 * xs + j] = b3 + c3;
+        v[8 * xs + j] = c0 - b0;  v[9 * xs + j] = c1 - b1;
+        v[10 * xs + j] = c2 - b2; v[11 * xs + j] = c3 - b3;
+        v[12 * xs + j] = b0 - d0; v[13 * xs + j] = b1 - d1;
+        v[14 * xs + j] = b2 - d2; v[15 * xs + j] = b3 - d3;
+    }
+}
+
+/* Output rows 2*ti, 2*ti + 1 (those < oH) of channel m: A^T Mt A for the tiles j < tW of tile
+ * row ti, Mt[xi][t0 + j] (xi stride xs), plus b; y is the channel's (oH, oW) plane and
+ * tmp 4*tW floats. */
+static inline void wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0,
+                                     ptrdiff_t ti, ptrdiff_t tW, float b, float* restrict y,
+                                     ptrdiff_t oH, ptrdiff_t oW, float* restrict tmp)
+{
+    const float* p = Mt + t0;
+    float* r0 = tmp;
+    float* r1 = tmp + 2 * tW;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < tW; j++) {
+        float s00 = p[0 * xs + j] + p[4 * xs + j] + p[8 * xs + j];
+        float s01 = p[1 * xs + j] + p[5 * xs + j] + p[9 * xs + j];
+        float s02 = p[2 * xs + j] + p[6 * xs + j] + p[10 * xs + j];
+        float s03 = p[3 * xs + j] + p[7 * xs + j] + p[11 * xs + j];
+        float s10 = p[4 * xs + j] - p[8 * xs + j] - p[12 * xs + j];
+        float s11 = p[5 * xs + j] - p[9 * xs + j] - p[13 * xs + j];
+        float s12 = p[6 * xs + j] - p[10 * xs + j] - p[14 * xs + j];
+        float s13 = p[7 * xs + j] - p[11 * xs + j] - p[15 * xs + j];
+        r0[2 * j] = s00 + s01 + s02 + b;
+        r0[2 * j + 1] = s01 - s02 - s03 + b;
+        r1[2 * j] = s10 + s11 + s12 + b;
+        r1[2 * j + 1] = s11 - s12 - s13 + b;
+    }
+    memcpy(y + 2 * ti * oW, r0, (size_t)oW * sizeof(float));
+    if (2 * ti + 1 < oH)
+        memcpy(y + (2 * ti + 1) * oW, r1, (size_t)oW * sizeof(float));
+}
+
+#endif
