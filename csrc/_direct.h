@@ -289,6 +289,55 @@ static void dc_widen_t_f(const float* G, ptrdiff_t M, float* Gt, ptrdiff_t Mpad,
  * still one contiguous run of wide positions at a fixed offset, and the forward and weight-
  * gradient kernels above run unchanged. Phases no tap reads are skipped (left as they are:
  * zero from the caller's calloc). */
+/* dc_pad_f for a column stride of 2: both column phases of a row in one pass, the interior
+ * (where both read inside the row) a deinterleaving loop the compiler vectorises. */
+static void dc_pad2_f(const float* x, float* p, const dw_geo* g, ptrdiff_t plane)
+{
+    ptrdiff_t Wq = g->Wp, pw = g->pw, W = g->W;
+    ptrdiff_t k0 = (pw + 1) / 2;                   /* 2k - pw >= 0 from here */
+    ptrdiff_t k1 = (W + pw - 1) / 2;               /* 2k + 1 - pw < W below this */
+    if (k1 > Wq)
+        k1 = Wq;
+    if (k0 > k1)
+        k0 = k1;
+    for (ptrdiff_t a = 0; a < g->sd; a++)
+        for (ptrdiff_t b = 0; b < g->sh; b++) {
+            ptrdiff_t ph = (a * g->sh + b) * 2;
+            if (g->used && !g->used[ph] && !g->used[ph + 1])
+                continue;
+            float* q0 = p + ph * plane;
+            float* q1 = q0 + plane;
+            for (ptrdiff_t i = 0; i < g->Dq; i++) {
+                ptrdiff_t id = g->sd * i + a - g->pd;
+                for (ptrdiff_t j = 0; j < g->Hp; j++) {
+                    ptrdiff_t ih = g->sh * j + b - g->ph;
+                    float* restrict r0 = q0 + (i * g->Hp + j) * Wq;
+                    float* restrict r1 = q1 + (i * g->Hp + j) * Wq;
+                    if (id < 0 || id >= g->D || ih < 0 || ih >= g->H) {
+                        memset(r0, 0, (size_t)Wq * sizeof(float));
+                        memset(r1, 0, (size_t)Wq * sizeof(float));
+                        continue;
+                    }
+                    const float* restrict src = x + (id * g->H + ih) * W - pw;  /* src[iw + pw] */
+                    for (ptrdiff_t k = 0; k < k0; k++) {
+                        ptrdiff_t w0 = 2 * k - pw, w1 = w0 + 1;
+                        r0[k] = w0 >= 0 && w0 < W ? src[2 * k] : 0.0f;
+                        r1[k] = w1 >= 0 && w1 < W ? src[2 * k + 1] : 0.0f;
+                    }
+                    for (ptrdiff_t k = k0; k < k1; k++) {
+                        r0[k] = src[2 * k];
+                        r1[k] = src[2 * k + 1];
+                    }
+                    for (ptrdiff_t k = k1; k < Wq; k++) {
+                        ptrdiff_t w0 = 2 * k - pw, w1 = w0 + 1;
+                        r0[k] = w0 >= 0 && w0 < W ? src[2 * k] : 0.0f;
+                        r1[k] = w1 >= 0 && w1 < W ? src[2 * k + 1] : 0.0f;
+                    }
+                }
+            }
+        }
+}
+
 static void dc_pad_f(const float* x, float* p, const dw_geo* g)
 {
     if (g->sd == 1 && g->sh == 1 && g->sw == 1) {
@@ -296,6 +345,10 @@ static void dc_pad_f(const float* x, float* p, const dw_geo* g)
         return;
     }
     ptrdiff_t plane = g->Dq * g->Hp * g->Wp;
+    if (g->sw == 2) {
+        dc_pad2_f(x, p, g, plane);
+        return;
+    }
     for (ptrdiff_t a = 0; a < g->sd; a++)
         for (ptrdiff_t b = 0; b < g->sh; b++)
             for (ptrdiff_t e = 0; e < g->sw; e++) {
