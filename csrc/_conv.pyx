@@ -627,8 +627,8 @@ cdef inline bint _is_pointwise(Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, Py_s
 cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_t N,
                          Py_ssize_t C, Py_ssize_t groups, Py_ssize_t M, const dw_geo* geo,
                          int nthreads) noexcept nogil:
-    """gab[thread, g] (Kd, M) += the weight gradient of a float32 convolution (any stride) through
-    dc_wgrad_f, one (image, group) per work item: the group's planes padded and the image's
+    """gab[thread, g] (Kd, M) += the weight gradient of a float32 convolution (any stride)
+    through dc_wgrad_f, one (image, group) per work item: the group's planes padded and the image's
     upstream gradient transposed wide into thread buffers, the products accumulated in the
     thread's (Rpad, Mpad) block per group and added to gab once. Returns 1 if a buffer is
     missing."""
@@ -636,7 +636,8 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
     cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t Rpad = (R + DC_WRB - 1) // DC_WRB * DC_WRB, t, n, g, c, r, tid, gg, rr, mm
     cdef Py_ssize_t nrows = geo.oD * geo.oH
-    cdef Py_ssize_t* roff = <Py_ssize_t*>calloc(Rpad + nrows, sizeof(Py_ssize_t))  # pad rows read X[0:]
+    # roff's pad rows (R to Rpad) stay 0: they read X from its start
+    cdef Py_ssize_t* roff = <Py_ssize_t*>calloc(Rpad + nrows, sizeof(Py_ssize_t))
     cdef Py_ssize_t* rowoff = roff + Rpad
     cdef dw_geo compact = geo[0]         # Gt holds the outputs without wide gaps
     compact.Hp, compact.Wp = geo.oH, geo.oW
@@ -680,42 +681,6 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
         free(acc)
     free(roff)
     return failed
-
-
-cdef bint _direct_wgrad(const real* ub, const real* gb, real* gab, Py_ssize_t N, Py_ssize_t C,
-                        Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                        Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                        Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                        Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
-                        Py_ssize_t M, int nthreads) except -1:
-    """The weight gradient of gemm_fold on dc_wgrad_f when it applies (float32, not
-    _pointwise, the thread's buffers cache-sized); returns whether it ran."""
-    cdef dw_geo geo
-    cdef Py_ssize_t* offs
-    cdef int failed
-    cdef Py_ssize_t Mpad
-    if not (real is float and _direct_conv_on) or _is_pointwise(kd, kh, kw, sd, sh, sw,
-                                                              pd, ph, pw):
-        return False
-    offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-    Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
-    # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
-    # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
-    if not (geo.K and 2 * geo.n <= 3 * oD * oH * oW
-            and 4 * dc_wgrad_cost((C // groups) * geo.K, Mpad)
-            <= 5 * (C // groups) * geo.K * (Mpad // DC_LANES)
-            and ((C // groups) * geo.PP + Mpad * geo.n) * 4 <= DC_DIRECT_MAX_BYTES):
-        free(offs)
-        return False
-    if real is float:
-        with nogil:
-            failed = _direct_wgrad_f(ub, gb, gab, N, C, groups, M, &geo, nthreads)
-    free(offs)
-    if failed:
-        raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
-    return True
 
 
 cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_t N,
@@ -794,36 +759,51 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
     return failed
 
 
-cdef bint _direct_dgrad(const real* ab, const real* gb, real* gub, Py_ssize_t N, Py_ssize_t C,
-                        Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                        Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                        Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                        Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
-                        Py_ssize_t M, int nthreads) except -1:
-    """The input gradient of gemm_fold on the phase kernels when it applies (float32, a
-    stride > 1, at least DC_MB input channels per group, the thread's buffers cache-sized);
-    returns whether it ran. (Stride 1 has its own route: ops/conv.py _grad_input_conv.)"""
+cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* gub, real* gab,
+                          bint need_u, bint need_a, Py_ssize_t N, Py_ssize_t C,
+                          Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                          Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                          Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                          Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                          Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
+                          Py_ssize_t M, int nthreads) except -1:
+    """The products of gemm_fold on the direct kernels where they apply (float32, not
+    _pointwise, the thread's buffers cache-sized): the weight gradient on dc_wgrad_f unless
+    its padded row blocks waste over 25 %, the input gradient of a strided convolution with
+    at least DC_MB input channels per group phase by phase (stride 1 has its own route:
+    ops/conv.py _grad_input_conv). Returns which it computed: bit 1 the weight gradient, bit 2
+    the input gradient."""
     cdef dw_geo geo
     cdef Py_ssize_t* offs
-    cdef int failed
-    if not (real is float and _direct_conv_on and C // groups >= DC_MB
-            and sd * sh * sw > 1):
-        return False
+    cdef int failed = 0, done = 0
+    cdef Py_ssize_t Cg = C // groups, Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t plane
+    if not (real is float and _direct_conv_on) or _is_pointwise(kd, kh, kw, sd, sh, sw,
+                                                              pd, ph, pw):
+        return 0
     offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-    if not (geo.K and (M * (geo.PP // (sd * sh * sw) + geo.Z + 2 * DC_LANES)
-                       + (C // groups + DC_MB) * (geo.PP // (sd * sh * sw) + DC_LANES)) * 4
+    plane = geo.PP // (sd * sh * sw)
+    # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
+    # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
+    if (need_a and geo.K and 2 * geo.n <= 3 * oD * oH * oW
+            and 4 * dc_wgrad_cost(Cg * geo.K, Mpad) <= 5 * Cg * geo.K * (Mpad // DC_LANES)
+            and (Cg * geo.PP + Mpad * geo.n) * 4 <= DC_DIRECT_MAX_BYTES):
+        if real is float:
+            with nogil:
+                failed = _direct_wgrad_f(ub, gb, gab, N, C, groups, M, &geo, nthreads)
+        done |= 1
+    if (need_u and not failed and geo.K and sd * sh * sw > 1 and Cg >= DC_MB
+            and (M * (plane + geo.Z + 2 * DC_LANES) + (Cg + DC_MB) * (plane + DC_LANES)) * 4
             <= DC_DIRECT_MAX_BYTES):
-        free(offs)
-        return False
-    if real is float:
-        with nogil:
-            failed = _direct_dgrad_f(ab, gb, gub, N, C, groups, M, &geo, nthreads)
+        if real is float:
+            with nogil:
+                failed = _direct_dgrad_f(ab, gb, gub, N, C, groups, M, &geo, nthreads)
+        done |= 2
     free(offs)
     if failed:
         raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
-    return True
+    return done
 
 
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
@@ -1002,18 +982,14 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef const real* gp
     cdef real* col
     cdef real* tmp
-    cdef int failed = 0
+    cdef int failed = 0, done
     cdef int* failp = &failed
-    if need_a and _direct_wgrad(ub, gb, gab, N, C, D, H, W, kd, kh, kw, sd, sh, sw,
-                                pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads):
-        need_a = False
-        if not need_u:
-            return
-    if need_u and _direct_dgrad(ab, gb, gub, N, C, D, H, W, kd, kh, kw, sd, sh, sw,
-                                pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads):
-        need_u = False
-        if not need_a:
-            return
+    done = _direct_backward(ub, ab, gb, gub, gab, need_u, need_a, N, C, D, H, W, kd, kh, kw,
+                            sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads)
+    need_a = need_a and not (done & 1)
+    need_u = need_u and not (done & 2)
+    if not (need_u or need_a):
+        return
     if _direct(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C, D, H, W,
                kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,
                per_block > 1 or rows_per_chunk >= R, per_block, nthreads):

@@ -60,10 +60,13 @@ static inline void wino_input_row_f(const float* restrict E, const float* restri
 #pragma omp simd
     for (ptrdiff_t j = 0; j < tW; j++) {
         /* rows r = 0..3 of the patch, after the column transform d B */
-        float a0 = e0[j] - e0[j + 1], a1 = o0[j] + e0[j + 1], a2 = e0[j + 1] - o0[j], a3 = o0[j] - o0[j + 1];
-        float b0 = e1[j] - e1[j + 1], b1 = o1[j] + e1[j + 1], b2 = e1[j + 1] - o1[j], b3 = o1[j] - o1[j + 1];
-        float c0 = e2[j] - e2[j + 1], c1 = o2[j] + e2[j + 1], c2 = e2[j + 1] - o2[j], c3 = o2[j] - o2[j + 1];
-        float d0 = e3[j] - e3[j + 1], d1 = o3[j] + e3[j + 1], d2 = e3[j + 1] - o3[j], d3 = o3[j] - o3[j + 1];
+#define WINO_DB(x, e, o) float x##0 = e[j] - e[j + 1], x##1 = o[j] + e[j + 1], \
+                                 x##2 = e[j + 1] - o[j], x##3 = o[j] - o[j + 1]
+        WINO_DB(a, e0, o0);
+        WINO_DB(b, e1, o1);
+        WINO_DB(c, e2, o2);
+        WINO_DB(d, e3, o3);
+#undef WINO_DB
         /* then the row transform B^T (.) */
         v[0 * xs + j] = a0 - c0;  v[1 * xs + j] = a1 - c1;
         v[2 * xs + j] = a2 - c2;  v[3 * xs + j] = a3 - c3;
