@@ -321,6 +321,23 @@ STRIDED_CASES = [  # (u shape, groups, M, kernel, padding, dilation, stride): ph
 ]
 
 
+def _on_and_off(switch, call):
+    """[call() with a path switch of tinyconv._conv on, the same with it off]."""
+    out = []
+    for on in (True, False):
+        before = switch(on)
+        try:
+            out.append(call())
+        finally:
+            switch(before)
+    return out
+
+
+def _out_spatial(xs, k, p, d, s):
+    return tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                 for i, kk, pp, dd, ss in zip(xs[2:], k, p, d, s))
+
+
 @pytest.mark.parametrize("xs,groups,M,k,p,d,s", [c + ((1, 1, 1),) for c in DIRECT_CASES]
                          + STRIDED_CASES)
 def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d, s):
@@ -332,15 +349,9 @@ def test_direct_kernel_equals_gemm(xs, groups, M, k, p, d, s):
     u.flat[5] = np.nan
     a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
     bias = rng.standard_normal(groups * M).astype(np.float32)
-    osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
-                for i, kk, pp, dd, ss in zip(xs[2:], k, p, d, s))
-    out = []
-    for on in (True, False):
-        before = _conv.set_direct(on)
-        try:
-            out.append(K.conv_unfold_gemm(u, a, bias, groups, k, s, p, d, osp))
-        finally:
-            _conv.set_direct(before)
+    osp = _out_spatial(xs, k, p, d, s)
+    out = _on_and_off(_conv.set_direct,
+                      lambda: K.conv_unfold_gemm(u, a, bias, groups, k, s, p, d, osp))
     assert np.isnan(out[1]).any() or s != (1, 1, 1)   # a stride may skip u.flat[5]
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-4)
@@ -363,14 +374,12 @@ def test_winograd_equals_direct(xs, groups, M, p, bias):
     a = rng.standard_normal((groups * M, xs[1] // groups * 9)).astype(np.float32)
     b = rng.standard_normal(groups * M).astype(np.float32)
     osp = (1, xs[2] + 2 * p - 2, xs[3] + 2 * p - 2)
-    out = []
-    for on in (True, False):
-        before = _conv.set_winograd(on, 8, 1)
-        try:
-            out.append(K.conv_unfold_gemm(u, a, b if bias else None, groups, (1, 3, 3),
-                                          (1, 1, 1), (0, p, p), (1, 1, 1), osp))
-        finally:
-            _conv.set_winograd(before, 64, 256)
+    before = _conv.set_winograd(True, 8, 1)
+    try:
+        out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
+            u, a, b if bias else None, groups, (1, 3, 3), (1, 1, 1), (0, p, p), (1, 1, 1), osp))
+    finally:
+        _conv.set_winograd(before, 64, 256)
     assert np.isnan(out[1]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
@@ -415,16 +424,10 @@ def test_direct_weight_grad_equals_gemm(xs, groups, M, k, p, d, s):
     rng = np.random.default_rng(12)
     u = rng.standard_normal(xs).astype(np.float32)
     a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
-    osp = tuple((i + 2 * pp - dd * (kk - 1) - 1) // ss + 1
-                for i, kk, pp, dd, ss in zip(xs[2:], k, p, d, s))
+    osp = _out_spatial(xs, k, p, d, s)
     gy = rng.standard_normal((xs[0], groups * M, int(np.prod(osp)))).astype(np.float32)
-    out = []
-    for on in (True, False):
-        before = _conv.set_direct(on)
-        try:
-            out.append(K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp))
-        finally:
-            _conv.set_direct(before)
+    out = _on_and_off(_conv.set_direct,
+                      lambda: K.conv_gemm_fold(u, a, gy, groups, k, s, p, d, osp))
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-5)
     scale = np.abs(out[1][1]).max()
     np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-6 * scale)
