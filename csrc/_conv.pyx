@@ -295,13 +295,26 @@ def set_wide(bint on):
     return before
 
 
-cdef Py_ssize_t* _wide_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                             Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                             Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                             Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                             Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                             Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW,
-                             Py_ssize_t M, bint whole_images) except? NULL:
+ctypedef struct conv_geo:      # a dense convolution as unfold_gemm / gemm_fold get it
+    Py_ssize_t N, C, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW
+    Py_ssize_t groups, M       # M: output channels per group
+
+
+cdef conv_geo _conv_geo(const real[:, :, :, :, ::1] u, const real[:, ::1] a,
+                        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups):
+    cdef conv_geo s
+    s.N, s.C, s.D, s.H, s.W = u.shape[0], u.shape[1], u.shape[2], u.shape[3], u.shape[4]
+    s.kd, s.kh, s.kw, s.sd, s.sh, s.sw = kd, kh, kw, sd, sh, sw
+    s.pd, s.ph, s.pw, s.dd, s.dh, s.dw = pd, ph, pw, dd, dh, dw
+    s.oD, s.oH, s.oW, s.groups, s.M = oD, oH, oW, groups, a.shape[0] // groups
+    return s
+
+
+cdef Py_ssize_t* _wide_setup(dw_geo* g, const conv_geo* s, bint whole_images) except? NULL:
     """The "wide" im2col of _dw.h for a dense convolution, or NULL when it does not pay or
     apply: it needs stride 1 and whole images per GEMM, and computes n (wide) instead of L
     columns. The extra columns cost GEMM work in proportion to M (outputs per group), the
@@ -310,11 +323,13 @@ cdef Py_ssize_t* _wide_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W
     and 16x16 maps (bwd 1.1-1.3x), tied on a 64-channel 32x32 one and lost 5% on 64 channels
     at 8x8 (n/L 1.22), hence (n - L) * M <= 8 L. The caller frees the returned table."""
     cdef Py_ssize_t* offs
-    cdef Py_ssize_t L = oD * oH * oW
-    if not _wide_on or not whole_images or sd != 1 or sh != 1 or sw != 1 or kd * kh * kw == 1:
+    cdef Py_ssize_t L = s.oD * s.oH * s.oW
+    if (not _wide_on or not whole_images or s.sd != 1 or s.sh != 1 or s.sw != 1
+            or s.kd * s.kh * s.kw == 1):
         return NULL
-    offs = _dw_setup(g, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-    if g.K == 0 or 2 * g.n > 3 * L or (g.n - L) * M > 8 * L:
+    offs = _dw_setup(g, s.D, s.H, s.W, s.kd, s.kh, s.kw, s.pd, s.ph, s.pw, s.dd, s.dh, s.dw,
+                     s.oD, s.oH, s.oW)
+    if g.K == 0 or 2 * g.n > 3 * L or (g.n - L) * s.M > 8 * L:
         free(offs)
         return NULL
     return offs
@@ -760,14 +775,7 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
 
 
 cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* gub, real* gab,
-                          bint need_u, bint need_a, Py_ssize_t N, Py_ssize_t C,
-                          Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                          Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                          Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                          Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                          Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                          Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups,
-                          Py_ssize_t M, int nthreads) except -1:
+                          bint need_u, bint need_a, const conv_geo* s, int nthreads) except -1:
     """The products of gemm_fold on the direct kernels where they apply (float32, not
     _pointwise, the thread's buffers cache-sized): the weight gradient on dc_wgrad_f unless
     its padded row blocks waste over 25 %, the input gradient of a strided convolution with
@@ -777,28 +785,28 @@ cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* 
     cdef dw_geo geo
     cdef Py_ssize_t* offs
     cdef int failed = 0, done = 0
-    cdef Py_ssize_t Cg = C // groups, Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t Cg = s.C // s.groups, Mpad = (s.M + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t plane
-    if not (real is float and _direct_conv_on) or _is_pointwise(kd, kh, kw, sd, sh, sw,
-                                                              pd, ph, pw):
+    if not (real is float and _direct_conv_on) or _is_pointwise(s.kd, s.kh, s.kw, s.sd, s.sh, s.sw,
+                                                              s.pd, s.ph, s.pw):
         return 0
-    offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-    plane = geo.PP // (sd * sh * sw)
+    offs = _dc_setup(&geo, s)
+    plane = geo.PP // (s.sd * s.sh * s.sw)
     # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
     # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
-    if (need_a and geo.K and 2 * geo.n <= 3 * oD * oH * oW
+    if (need_a and geo.K and 2 * geo.n <= 3 * s.oD * s.oH * s.oW
             and 4 * dc_wgrad_cost(Cg * geo.K, Mpad) <= 5 * Cg * geo.K * (Mpad // DC_LANES)
             and (Cg * geo.PP + Mpad * geo.n) * 4 <= DC_DIRECT_MAX_BYTES):
         if real is float:
             with nogil:
-                failed = _direct_wgrad_f(ub, gb, gab, N, C, groups, M, &geo, nthreads)
+                failed = _direct_wgrad_f(ub, gb, gab, s.N, s.C, s.groups, s.M, &geo, nthreads)
         done |= 1
-    if (need_u and not failed and geo.K and sd * sh * sw > 1 and Cg >= DC_MB
-            and (M * (plane + geo.Z + 2 * DC_LANES) + (Cg + DC_MB) * (plane + DC_LANES)) * 4
+    if (need_u and not failed and geo.K and s.sd * s.sh * s.sw > 1 and Cg >= DC_MB
+            and (s.M * (plane + geo.Z + 2 * DC_LANES) + (Cg + DC_MB) * (plane + DC_LANES)) * 4
             <= DC_DIRECT_MAX_BYTES):
         if real is float:
             with nogil:
-                failed = _direct_dgrad_f(ab, gb, gub, N, C, groups, M, &geo, nthreads)
+                failed = _direct_dgrad_f(ab, gb, gub, s.N, s.C, s.groups, s.M, &geo, nthreads)
         done |= 2
     free(offs)
     if failed:
@@ -808,61 +816,55 @@ cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* 
 
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
                   const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
-                  bint need_a, Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H,
-                  Py_ssize_t W, Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                  Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                  Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                  Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                  Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t groups, Py_ssize_t M,
-                  bint whole_images, Py_ssize_t per_block, int nthreads) except -1:
+                  bint need_a, const conv_geo* s, bint whole_images, Py_ssize_t per_block,
+                  int nthreads) except -1:
     """Run unfold_gemm (forward) or gemm_fold on a path without row-by-row im2col when one
     applies (1x1 without stride or padding: _pointwise; small stride-1 planes: _wide);
     returns whether it did."""
     cdef dw_geo geo
     cdef Py_ssize_t* offs
     cdef int failed
-    if _is_pointwise(kd, kh, kw, sd, sh, sw, pd, ph, pw):
+    if _is_pointwise(s.kd, s.kh, s.kw, s.sd, s.sh, s.sw, s.pd, s.ph, s.pw):
         with nogil:
-            _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, N, C,
-                       groups, M, oD * oH * oW, nthreads)
+            _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, s.N, s.C,
+                       s.groups, s.M, s.oD * s.oH * s.oW, nthreads)
         return True
-    if (real is float and forward and _wino_on and D == 1 and kd == 1 and kh == 3 and kw == 3
-            and sh == 1 and sw == 1 and dh == 1 and dw == 1 and C // groups >= WINO_MIN_CHANNELS
-            and M >= WINO_MIN_CHANNELS and oH >= 2 and oW >= 2 and oD == 1
-            and oH * oW >= WINO_MIN_OUTPUTS
-            and oH == H + 2 * ph - 2 and oW == W + 2 * pw - 2
-            and ((C // groups) * 2 * (oH + 3) * ((oW + 1) // 2 + 1)
-                 + 16 * ((C // groups) + M + DC_MB) * (64 + (oW + 1) // 2 + DC_LANES)) * 4
+    if (real is float and forward and _wino_on and s.D == 1 and s.kd == 1 and s.kh == 3
+            and s.kw == 3 and s.sh == 1 and s.sw == 1 and s.dh == 1 and s.dw == 1
+            and s.C // s.groups >= WINO_MIN_CHANNELS
+            and s.M >= WINO_MIN_CHANNELS and s.oH >= 2 and s.oW >= 2 and s.oD == 1
+            and s.oH * s.oW >= WINO_MIN_OUTPUTS
+            and s.oH == s.H + 2 * s.ph - 2 and s.oW == s.W + 2 * s.pw - 2
+            and ((s.C // s.groups) * 2 * (s.oH + 3) * ((s.oW + 1) // 2 + 1)
+                 + 16 * ((s.C // s.groups) + s.M + DC_MB) * (64 + (s.oW + 1) // 2 + DC_LANES)) * 4
             <= DC_DIRECT_MAX_BYTES):
         with nogil:
-            failed = _winograd_conv_f(ub, ab, bb, has_bias, yb, N, C, groups, M, H, W, ph, pw,
-                                      oH, oW, nthreads)
+            failed = _winograd_conv_f(ub, ab, bb, has_bias, yb, s.N, s.C, s.groups, s.M, s.H,
+                                      s.W, s.ph, s.pw, s.oH, s.oW, nthreads)
         if failed:
             raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
         return True
-    if real is float and forward and _direct_conv_on and M <= DC_DIRECT_MAX_M:
-        offs = _dc_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
-                         oD, oH, oW)
+    if real is float and forward and _direct_conv_on and s.M <= DC_DIRECT_MAX_M:
+        offs = _dc_setup(&geo, s)
         # per thread the kernel holds the group's padded planes and its wide outputs: keep
         # that cache-sized, or a large volume would cost more memory than the column path
-        if (geo.K and 2 * geo.n <= 3 * oD * oH * oW
-                and ((C // groups) * geo.PP + (M + DC_MB) * (geo.n + DC_JB)) * 4
+        if (geo.K and 2 * geo.n <= 3 * s.oD * s.oH * s.oW
+                and ((s.C // s.groups) * geo.PP + (s.M + DC_MB) * (geo.n + DC_JB)) * 4
                 <= DC_DIRECT_MAX_BYTES):
             with nogil:
-                failed = _direct_conv_f(ub, ab, bb, has_bias, yb, N, C, groups, M, &geo,
+                failed = _direct_conv_f(ub, ab, bb, has_bias, yb, s.N, s.C, s.groups, s.M, &geo,
                                         nthreads)
             free(offs)
             if failed:
                 raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
             return True
         free(offs)
-    offs = _wide_setup(&geo, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
-                       oD, oH, oW, M, whole_images)
+    offs = _wide_setup(&geo, s, whole_images)
     if offs == NULL:
         return False
     with nogil:
         failed = _wide(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a,
-                       N, C, groups, M, &geo, per_block, nthreads)
+                       s.N, s.C, s.groups, s.M, &geo, per_block, nthreads)
     free(offs)
     if failed:
         raise MemoryError("tinyconv conv: cannot allocate a thread's column buffer")
@@ -900,8 +902,9 @@ def unfold_gemm(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[
     cdef real bv
     cdef int failed = 0
     cdef int* failp = &failed
-    if _direct(ub, ab, bb, has_bias, NULL, yb, NULL, NULL, True, False, False, N, C, D, H, W,
-               kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,
+    cdef conv_geo s = _conv_geo(u, a, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
+                                oD, oH, oW, groups)
+    if _direct(ub, ab, bb, has_bias, NULL, yb, NULL, NULL, True, False, False, &s,
                per_block > 1 or rows_per_chunk >= R, per_block, nthreads):
         return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
@@ -965,9 +968,10 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     """gu[n] = col2im(a_g.T @ gy[n, g]) (overwritten) if need_u; ga_acc[thread, g] (Kd, M) +=
     col_g(u[n]) @ gy[n, g].T if need_a. u and gu have the same shape (u is only read when
     need_a, gu only written when need_u; when need_a is off u only supplies the shape, and
-    the caller passes a one-element stand-in for gu when need_u is off). Blocks of images as in unfold_gemm: with
-    several per block, the block's gy rows are first gathered side by side. Inputs
-    pre-validated by _kernels."""
+    the caller passes a one-element stand-in for gu when need_u is off). Float32 products
+    take the direct kernels where they apply (_direct_backward), the rest blocks of images
+    as in unfold_gemm: with several per block, the block's gy rows are first gathered side by
+    side. Inputs pre-validated by _kernels."""
     cdef Py_ssize_t N = u.shape[0], C = u.shape[1]
     cdef Py_ssize_t D = u.shape[2], H = u.shape[3], W = u.shape[4], DHW = D * H * W
     cdef Py_ssize_t K = kd * kh * kw, Cg = C // groups, Kd = Cg * K
@@ -984,14 +988,14 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
     cdef real* tmp
     cdef int failed = 0, done
     cdef int* failp = &failed
-    done = _direct_backward(ub, ab, gb, gub, gab, need_u, need_a, N, C, D, H, W, kd, kh, kw,
-                            sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M, nthreads)
+    cdef conv_geo s = _conv_geo(u, a, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw,
+                                oD, oH, oW, groups)
+    done = _direct_backward(ub, ab, gb, gub, gab, need_u, need_a, &s, nthreads)
     need_a = need_a and not (done & 1)
     need_u = need_u and not (done & 2)
     if not (need_u or need_a):
         return
-    if _direct(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, N, C, D, H, W,
-               kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW, groups, M,
+    if _direct(ub, ab, NULL, False, gb, NULL, gub, gab, False, need_u, need_a, &s,
                per_block > 1 or rows_per_chunk >= R, per_block, nthreads):
         return
     cdef Py_ssize_t* tab = tap_table(D, H, W, oD, oH, oW, kd, kh, kw, sd, sh, sw,
@@ -1015,7 +1019,8 @@ def gemm_fold(const real[:, :, :, :, ::1] u, const real[:, ::1] a, const real[:,
                 for g in range(groups):
                     for i in range(n1 - n):       # tmp[m, i*L + l] = gy[n + i, g*M + m, l]
                         for m in range(M):
-                            memcpy(tmp + m * nl + i * L, gb + ((n + i) * groups * M + g * M + m) * L,
+                            memcpy(tmp + m * nl + i * L,
+                                   gb + ((n + i) * groups * M + g * M + m) * L,
                                    L * sizeof(real))
                     if need_a:
                         for i in range(n1 - n):
@@ -1171,48 +1176,47 @@ cdef Py_ssize_t* _dw_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
     return off
 
 
-cdef Py_ssize_t* _dc_setup(dw_geo* g, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-                           Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-                           Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                           Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                           Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                           Py_ssize_t oD, Py_ssize_t oH, Py_ssize_t oW) except NULL:
+cdef Py_ssize_t* _dc_setup(dw_geo* g, const conv_geo* s) except NULL:
     """Fill g for the direct kernels of _direct.h at any stride: _dw_setup's geometry at
     stride 1, else the phase planes of dc_pad_f (g.Hp, g.Wp a phase's rows and width, g.PP
     all phases of a channel, g.off into them). Returns the block behind g.off (the caller
     frees it); g.K = 0 if the output size is not the one the arguments give."""
-    if sd == 1 and sh == 1 and sw == 1:
-        return _dw_setup(g, D, H, W, kd, kh, kw, pd, ph, pw, dd, dh, dw, oD, oH, oW)
-    cdef Py_ssize_t i, j, k, t, q, K = kd * kh * kw, P = sd * sh * sw, Dp = D + 2 * pd
-    cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane
+    if s.sd == 1 and s.sh == 1 and s.sw == 1:
+        return _dw_setup(g, s.D, s.H, s.W, s.kd, s.kh, s.kw, s.pd, s.ph, s.pw, s.dd, s.dh, s.dw,
+                     s.oD, s.oH, s.oW)
+    cdef Py_ssize_t i, j, k, t, q, K = s.kd * s.kh * s.kw, P = s.sd * s.sh * s.sw
+    cdef Py_ssize_t Dp = s.D + 2 * s.pd
+    cdef Py_ssize_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw, plane
     cdef Py_ssize_t* off = <Py_ssize_t*>malloc(2 * K * sizeof(Py_ssize_t) + P)
     cdef char* used
     if off == NULL:
         raise MemoryError("tinyconv conv: cannot allocate the tap offsets")
     used = <char*>(off + 2 * K)
     memset(used, 0, P)
-    g.D, g.H, g.W, g.pd, g.ph, g.pw = D, H, W, pd, ph, pw
-    g.sd, g.sh, g.sw = sd, sh, sw
-    g.Dq, g.Hp, g.Wp = (Dp + sd - 1) // sd, (Hp + sh - 1) // sh, (Wp + sw - 1) // sw
+    g.D, g.H, g.W, g.pd, g.ph, g.pw = s.D, s.H, s.W, s.pd, s.ph, s.pw
+    g.sd, g.sh, g.sw = s.sd, s.sh, s.sw
+    g.Dq, g.Hp, g.Wp = (Dp + s.sd - 1) // s.sd, (Hp + s.sh - 1) // s.sh, (Wp + s.sw - 1) // s.sw
     plane = g.Dq * g.Hp * g.Wp
     g.PP = P * plane
-    g.oD, g.oH, g.oW = oD, oH, oW
-    g.n = ((oD - 1) * g.Hp + oH - 1) * g.Wp + oW
+    g.oD, g.oH, g.oW = s.oD, s.oH, s.oW
+    g.n = ((s.oD - 1) * g.Hp + s.oH - 1) * g.Wp + s.oW
     g.i0, g.i1 = 0, 0     # not used by the direct kernels
     g.K = K
     g.Z = 0
-    for i in range(kd):
-        for j in range(kh):
-            for k in range(kw):
-                t = (i * kh + j) * kw + k
-                q = ((i * dd) % sd * sh + (j * dh) % sh) * sw + (k * dw) % sw
+    for i in range(s.kd):
+        for j in range(s.kh):
+            for k in range(s.kw):
+                t = (i * s.kh + j) * s.kw + k
+                q = ((i * s.dd) % s.sd * s.sh + (j * s.dh) % s.sh) * s.sw + (k * s.dw) % s.sw
                 used[q] = 1
-                off[t] = q * plane + ((i * dd // sd) * g.Hp + j * dh // sh) * g.Wp + k * dw // sw
+                off[t] = (q * plane + ((i * s.dd // s.sd) * g.Hp + j * s.dh // s.sh) * g.Wp
+                          + k * s.dw // s.sw)
                 off[K + t] = -off[t]
                 g.Z = max(g.Z, off[t])
     g.off, g.neg, g.used = off, off + K, used
-    if (oD != (Dp - dd * (kd - 1) - 1) // sd + 1 or oH != (Hp - dh * (kh - 1) - 1) // sh + 1
-            or oW != (Wp - dw * (kw - 1) - 1) // sw + 1):
+    if (s.oD != (Dp - s.dd * (s.kd - 1) - 1) // s.sd + 1
+            or s.oH != (Hp - s.dh * (s.kh - 1) - 1) // s.sh + 1
+            or s.oW != (Wp - s.dw * (s.kw - 1) - 1) // s.sw + 1):
         g.K = 0
     return off
 
