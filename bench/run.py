@@ -64,12 +64,13 @@ def _import_tinyconv():
 def import_libraries(order):
     """Import PyTorch and tinyconv in the given order ("torch-first" or "tinyconv-first").
 
-    torch-first (the default): tinyconv sets OMP_WAIT_POLICY=PASSIVE in os.environ at import,
-    for its own OpenMP runtime; importing torch first leaves torch on its own defaults. But both
-    link an OpenMP runtime called libgomp.so.1, and the dynamic loader gives tinyconv the one
-    torch already loaded (torch/lib/libgomp.so.1), initialised before the PASSIVE setting: in
+    torch-first (the default): tinyconv sets OMP_WAIT_POLICY=PASSIVE and GOMP_SPINCOUNT=3000 in
+    os.environ at import, for its own OpenMP runtime; importing torch first leaves torch on its
+    own defaults. But both link an OpenMP runtime called libgomp.so.1, and the dynamic loader
+    gives tinyconv the one torch already loaded (torch/lib/libgomp.so.1), initialised before
+    tinyconv's setting: in
     this order tinyconv's OpenMP workers spin like torch's. tinyconv-first: the one runtime
-    starts PASSIVE, for torch too. ``openmp_runtimes()`` reports what was loaded.
+    starts with tinyconv's policy, for torch too. ``openmp_runtimes()`` reports what was loaded.
     """
     if order == "tinyconv-first":
         _import_tinyconv()
@@ -1074,8 +1075,8 @@ def main(argv=None):
     if (torch is not None and tinyconv is not None and len(rts) == 1
             and args.import_order == "torch-first" and WAIT_POLICY_AT_START is None):
         print("note: tinyconv shares torch's OpenMP runtime, started before tinyconv could set "
-              "OMP_WAIT_POLICY=PASSIVE,\n      so tinyconv's OpenMP workers spin after each "
-              "parallel region here (see bench/README.md; compare --import-order "
+              "its wait policy\n      (PASSIVE after 3000 spins), so tinyconv's OpenMP workers "
+              "spin for libgomp's default time here (see bench/README.md; compare --import-order "
               "tinyconv-first)")
     peers = []
     for name in args.peers:

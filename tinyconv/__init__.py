@@ -3,14 +3,11 @@
 Hot loops are compiled (Cython + OpenMP) and reached through :mod:`tinyconv._kernels`.
 """
 
-import os as _os
 import sys as _sys
 
-# OpenMP worker threads that spin after a parallel region steal the cores OpenBLAS needs for
-# the next matmul (and vice versa): measured 23x slower on 2 cores (DESIGN.md, section 3).
-# Threads that sleep right away cost a few microseconds per region instead. Must be set before
-# the OpenMP runtime loads; a user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before any compiled module loads the OpenMP runtime: how its workers wait (see _parallel).
+from . import _parallel  # noqa: E402
+_parallel.default_wait_policy()
 
 from . import _kernels  # noqa: E402  (fails with a readable message if the build is missing)
 from ._kernels import empty_cache  # noqa: E402

@@ -25,6 +25,48 @@ _num_threads = _default_threads()
 _blas = None  # (name, path, set_fn, get_fn, lib, prefix, suffix) once looked up; False if none
 
 
+_wait_policy = None  # what default_wait_policy() found and did, for show_config()
+
+
+def default_wait_policy():
+    """Set how OpenMP workers wait between parallel regions, unless the user already did.
+
+    Called by ``tinyconv/__init__.py`` before any compiled module loads the OpenMP runtime,
+    which reads these variables once, when it loads. The choice, measured on 2 cores:
+
+    * libgomp's default spins ~300,000 rounds (several ms). A spinning worker steals the core
+      that OpenBLAS needs for the user's next numpy matmul: loops that alternate the two
+      measured up to 23x slower (DESIGN.md, section 3).
+    * PASSIVE (sleep at once) avoids that, but on a virtual machine waking a sleeping worker
+      costs ~65 us, and a LeNet-5 step starts ~15 parallel regions: a standalone step measured
+      1.3-1.6x slower than with spinning workers (ResNet-8 1.2-1.3x).
+    * So the default is PASSIVE after 3,000 spin rounds (50-100 us here): enough to bridge the
+      Python between the kernels of a step, 100x shorter than libgomp's default. What is left of
+      the trap: for ~0.1 s after a multi-threaded numpy matmul, OpenBLAS's worker spins on one
+      core and tinyconv's 2-thread regions run several times slower (a loop alternating a 384^3
+      matmul with a LeNet-5 step measured ~1.5x slower than with PASSIVE alone).
+
+    If you set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` yourself, both are left alone
+    (``OMP_WAIT_POLICY=PASSIVE`` alone means no spinning at all).
+    """
+    global _wait_policy
+    try:
+        with open("/proc/self/maps") as f:
+            preloaded = "libgomp" in f.read()
+    except OSError:  # not Linux
+        preloaded = False
+    user = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
+    if not user:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ["GOMP_SPINCOUNT"] = "3000"
+    if preloaded:
+        _wait_policy = "the OpenMP runtime was loaded before tinyconv (e.g. by torch): its own"
+    elif user:
+        _wait_policy = "yours: " + " ".join(f"{k}={v}" for k, v in user.items())
+    else:
+        _wait_policy = "tinyconv's default: spin 3000 rounds, then sleep (PASSIVE)"
+
+
 def _find_blas():
     """Locate the OpenBLAS that numpy loaded and its thread-control functions.
 
@@ -136,6 +178,7 @@ def show_config():
     print(f"tinyconv {_kernels.version()}")
     print(f"  OpenMP:       {'on' if _kernels.openmp_enabled() else 'OFF (single-threaded build)'}")
     print(f"  threads:      {get_num_threads()} (cores available: {_default_cores()})")
+    print(f"  OpenMP wait:  {_wait_policy}")
     print(f"  BLAS:         {blas_info()}")
     gemm = ("numpy's OpenBLAS cblas_?gemm, one thread per OpenMP thread"
             if _kernels.fused_conv_available() else
