@@ -51,7 +51,9 @@ def empty():
 
 def stats():
     """(hits, misses, cached bytes, cached blocks, smallest cached size, live bytes, peak
-    live bytes) so far; live and peak count only blocks of the cached sizes."""
-    cdef size_t out[7]
+    live bytes, recycled, fresh bytes) so far. A hit needed no fresh memory, a miss some;
+    recycled counts the hits that split a larger block or moved pages of smaller ones; fresh
+    bytes were asked of the system. Live and peak count only blocks of the cached sizes."""
+    cdef size_t out[9]
     tc_stats(out)
-    return tuple(out[i] for i in range(7))
+    return tuple(out[i] for i in range(9))
