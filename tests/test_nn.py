@@ -405,6 +405,54 @@ def test_cross_entropy_probabilities_match_torch(opts, dtype, torch):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", ["plain", "unbatched", "huge", "empty", "uint8",
+                                  "in-range-ignore"])
+def test_cross_entropy_fast_path_equals_general_path(case, dtype):
+    """The common case (2-D, mean, no weight, no smoothing, no ignored target) runs on
+    CrossEntropyMean; it must give the general op's loss and gradient to the last bit (up to
+    one rounding in float32's target column)."""
+    from tinyconv.ops import loss as L
+    shape, ii = {"unbatched": (7,), "empty": (0, 4)}.get(case, (9, 5)), -100
+    x = rand(shape, dtype, seed=3, scale=1e4 if case == "huge" else 3)
+    c = shape[-1]
+    t = np.random.default_rng(4).integers(0, c, shape[:-1])
+    if case == "uint8":
+        t = t.astype(np.uint8)
+    if case == "in-range-ignore":
+        ii = 0 if 0 not in t else c  # a valid class index that no target uses
+        t[t == ii] = 1
+    xt = tc.tensor(x, requires_grad=True)
+    y = F.cross_entropy(xt, tc.tensor(t), ignore_index=ii)
+    assert y.grad_fn.name == "CrossEntropyMean" and y.shape == () and y.dtype == dtype
+    g = rand((), dtype, seed=6)
+    y.backward(g)
+    x2 = tc.tensor(x.reshape((-1, c)), requires_grad=True)
+    y2 = L.CrossEntropy.apply(x2, t.reshape(-1).astype(np.int64), None, ii, "mean", 0.0)
+    y2.backward(g)
+    np.testing.assert_array_equal(y.numpy(), y2.numpy())
+    # p - 1 in the target column cancels: one rounding of the scale s = g / N, absolute
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(xt.grad.numpy().reshape(-1, c), x2.grad.numpy(), rtol=eps,
+                               atol=2 * eps * abs(float(g)) / max(x2.shape[0], 1))
+
+
+@pytest.mark.parametrize("opts", [dict(ignore_index=2), dict(weight=True),
+                                  dict(label_smoothing=0.1), dict(reduction="sum"),
+                                  dict(reduction="none"), dict(shape=(4, 3, 2))],
+                         ids=_opts_id)
+def test_cross_entropy_general_path_keeps_the_other_cases(opts):
+    """Ignored targets, class weights, smoothing, other reductions and N-d input keep the
+    general op (whose tests above cover them against PyTorch)."""
+    opts = dict(opts)
+    shape = opts.pop("shape", (6, 3))
+    x = tc.tensor(rand(shape, np.float64), requires_grad=True)
+    t = np.zeros(shape[:1] + shape[2:], np.int64)
+    t[0] = 2
+    y = F.cross_entropy(x, tc.tensor(t), **_ce_kwargs(opts, 3, np.float64, "tc"))
+    assert y.grad_fn.name == "CrossEntropy"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_cross_entropy_is_stable_for_huge_logits(dtype, torch):
     x = np.array([[1e4, 0, -1e4], [-1e4, 1e4, 1e4 - 1], [0, 0, 0]], dtype=dtype)
     t = np.array([1, 1, 2])

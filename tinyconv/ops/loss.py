@@ -129,6 +129,39 @@ class CrossEntropy(Function):
         return grad.astype(logp.dtype, copy=False), None, None, None, None, None
 
 
+class CrossEntropyMean(Function):
+    """The common training case of :class:`CrossEntropy`: (N, C) logits, class-index targets
+    none of which is ignored, no class weight, no label smoothing, reduction 'mean'.
+
+    The same arithmetic as the general op in the same order, so the loss and the gradient are
+    bit-identical to it, but the target column is read and written by fancy indexing instead of
+    ``take_along_axis`` / ``put_along_axis`` and without the mask and weight arrays: LeNet-5's
+    64x10 loss, forward + backward through ``cross_entropy``, measured 98 -> 53 us.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target):
+        n = x.shape[0]
+        logp = log_softmax_array(x, 1)
+        rows = np.arange(n)
+        denom = x.dtype.type(n)
+        loss = np.sum(-logp[rows, target], dtype=x.dtype)
+        ctx.save_for_backward(logp, rows, target)
+        ctx.denom = denom
+        with np.errstate(invalid="ignore", divide="ignore"):  # N = 0 gives nan, as PyTorch
+            return np.asarray(loss / denom)
+
+    @staticmethod
+    def backward(ctx, g):
+        logp, rows, target = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = g / ctx.denom
+        # d(-logp[n, t_n])/dx[n, j] = p[n, j] - [j == t_n], each term scaled by s
+        grad = np.exp(logp) * s
+        grad[rows, target] -= s
+        return grad.astype(logp.dtype, copy=False), None
+
+
 class CrossEntropyProbs(Function):
     """Probability (soft) targets; differentiable in the target too."""
 
@@ -372,6 +405,8 @@ def _class_input(op, input, target):
 
 
 def _check_indices(op, x, t, ignore_index, orig_in, orig_t):
+    """The target as int64 after checking its dtype, shape and classes, and whether none of
+    its entries equals ``ignore_index``."""
     shapes = f"(input {orig_in.shape}, target {orig_t.shape})"
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: class-index target must be an integer tensor, got {t.dtype}; "
@@ -383,12 +418,16 @@ def _check_indices(op, x, t, ignore_index, orig_in, orig_t):
                          f"{orig_in.shape}, got target {orig_t.shape}")
     c = x.shape[1]
     data = t.data
-    bad = (data != ignore_index) & ((data < 0) | (data >= c))
-    if bad.any():
-        cls = int(data[bad].flat[0])
-        raise ValueError(f"{op}: input has {c} classes but target contains class {cls} "
-                         f"{shapes}")
-    return data.astype(np.int64, copy=False)
+    # min and max first: two reductions instead of five array passes in the usual case
+    if data.size and (data.min() < 0 or data.max() >= c):
+        bad = (data != ignore_index) & ((data < 0) | (data >= c))
+        if bad.any():
+            cls = int(data[bad].flat[0])
+            raise ValueError(f"{op}: input has {c} classes but target contains class {cls} "
+                             f"{shapes}")
+        return data.astype(np.int64, copy=False), False  # ignore_index is outside [0, C)
+    ignored = 0 <= ignore_index < c and bool((data == ignore_index).any())
+    return data.astype(np.int64, copy=False), not ignored
 
 
 def _ignore_index(op, ignore_index):
@@ -431,8 +470,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                             f"(input {input.shape}, target {target.shape})")
         out = CrossEntropyProbs.apply(x, t, w, reduction, ls)
     else:
-        idx = _check_indices(op, x, t, ignore_index, input, target)
-        out = CrossEntropy.apply(x, idx, w, ignore_index, reduction, ls)
+        idx, none_ignored = _check_indices(op, x, t, ignore_index, input, target)
+        if none_ignored and w is None and ls == 0.0 and reduction == "mean" and x.ndim == 2:
+            out = CrossEntropyMean.apply(x, idx)
+        else:
+            out = CrossEntropy.apply(x, idx, w, ignore_index, reduction, ls)
     return out.squeeze(0) if reduction == "none" and not batched else out
 
 
@@ -448,7 +490,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     ignore_index = _ignore_index(op, ignore_index)
     x, t, batched = _class_input(op, input, target)
     w = _check_weight(op, weight, x.shape[1], input)
-    idx = _check_indices(op, x, t, ignore_index, input, target)
+    idx, _ = _check_indices(op, x, t, ignore_index, input, target)
     out = NLLLoss.apply(x, idx, w, ignore_index, reduction)
     return out.squeeze(0) if reduction == "none" and not batched else out
 
