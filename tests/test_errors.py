@@ -110,3 +110,60 @@ def test_huge_stride_and_odd_shapes_do_not_crash():
     assert y.shape == (1, 1, 1, 1)
     y = F.conv_transpose2d(x4(1, 1, 1, 1), x4(1, 1, 1, 1), stride=50)
     assert y.shape == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "good, bad, exc, pattern",
+    [
+        (dict(stride=1), dict(stride=1.0), TypeError,
+         r"conv2d: stride must be an int or a tuple of 2 ints"),
+        (dict(stride=(1, 1)), dict(stride=(1.0, 1)), TypeError,
+         r"conv2d: stride must be an int or a tuple of 2 ints"),
+        (dict(padding=(1, 0)), dict(padding=(True, 0)), TypeError,
+         r"conv2d: padding must be an int or a tuple"),
+        (dict(dilation=1), dict(dilation=True), TypeError,
+         r"conv2d: dilation must be an int or a tuple"),
+        (dict(groups=1), dict(groups=True), ValueError,
+         r"conv2d: groups must be a positive int, got True"),
+        (dict(groups=1), dict(groups=1.0), ValueError,
+         r"conv2d: groups must be a positive int, got 1.0"),
+        (dict(), dict(bias=x4(5)), ValueError, r"conv2d: bias must have shape \(6,\), got \(5,\)"),
+        (dict(), dict(bias=np.ones(6, np.float32)), TypeError, r"conv2d: bias must be a Tensor"),
+        (dict(), dict(input=np.ones((2, 3, 8, 8), np.float32)), TypeError,
+         r"conv2d: input must be a Tensor, got ndarray"),
+        (dict(), dict(weight=x4(6, 3, 3, 3, dtype=np.float64)), TypeError,
+         r"conv2d: input is float32 but weight is float64"),
+        (dict(), dict(input=x4(2, 3, 2, 2)), ValueError,
+         r"conv2d: kernel size \(after dilation\) \(3, 3\) is larger than the padded input"),
+    ],
+)
+def test_conv_checks_survive_the_plan_cache(good, bad, exc, pattern):
+    """conv keeps the validated geometry of each call signature (ops/conv.py _PLANS). A value
+    that equals a cached one (True == 1 == 1.0) but is not valid must still raise."""
+    args = dict(input=x4(2, 3, 8, 8), weight=x4(6, 3, 3, 3), bias=x4(6), stride=1, padding=0,
+                dilation=1, groups=1)
+    for _ in range(2):
+        F.conv2d(**dict(args, **good))
+    with pytest.raises(exc, match=pattern):
+        F.conv2d(**dict(args, **bad))
+
+
+def test_conv_plan_follows_changed_layer_attributes():
+    """A layer's stride/padding changed after a call take effect (the plan is keyed by value),
+    numpy integers and lists are accepted as before, and the plan cache stays bounded."""
+    from tinyconv.ops import conv as conv_ops
+
+    layer = tc.nn.Conv2d(3, 4, 3)
+    x = x4(2, 3, 8, 8)
+    assert layer(x).shape == (2, 4, 6, 6)
+    layer.padding = (1, 1)
+    assert layer(x).shape == (2, 4, 8, 8)
+    layer.stride = (2, 2)
+    assert layer(x).shape == (2, 4, 4, 4)
+    w = layer.weight
+    ref = F.conv2d(x, w, stride=2, padding=1)
+    for s, p in ((np.int64(2), np.int32(1)), ([2, 2], [1, 1]), ((np.int64(2), 2), 1)):
+        np.testing.assert_array_equal(F.conv2d(x, w, stride=s, padding=p).numpy(), ref.numpy())
+    for n in range(conv_ops._PLANS_MAX + 5):
+        F.conv1d(x4(1, 1, 3 + n), x4(1, 1, 3))
+    assert len(conv_ops._PLANS) <= conv_ops._PLANS_MAX

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import _kernels as K
 from ..autograd import Function
+from ..tensor import Tensor
 from ._util import (check_float, check_nonnegative, check_positive, check_rank, ntuple, pad3,
                     to5d)
 
@@ -113,7 +114,6 @@ class ConvNd(Function):
             x5 = np.pad(x5, [(0, 0), (0, 0)] + [(0, e) for e in geo.lo_extra])
         n, c = x5.shape[:2]
         o, g = weight.shape[0], geo.groups
-        ksz = int(np.prod(geo.k))
         out_sp = tuple(conv_output_size(i, k, s, p, d)
                        for i, k, s, p, d in zip(x5.shape[2:], geo.k, geo.s, geo.p, geo.d))
         ctx.save_for_backward(x5, weight)
@@ -128,6 +128,7 @@ class ConvNd(Function):
                                      geo.d, out_sp)
             return out.reshape((n, o) + out_sp[3 - (x.ndim - 2):])
         L = int(np.prod(out_sp))
+        ksz = int(np.prod(geo.k))
         w = weight.reshape(g, o // g, (c // g) * ksz)
         out = np.empty((n, o, L), dtype=x.dtype)
         nb = _chunk(n, c * ksz * L * x.itemsize)
@@ -357,12 +358,12 @@ def _padding(op, nd, padding, k, s, d):
     return p, None
 
 
-def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+def _conv_plan(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    """Validate a convolution call; return (batched, geometry). Raises on bad input."""
     batched, k, s, d, groups = _conv_args(op, nd, input, weight, bias, stride, padding,
                                           dilation, groups)
     p, extra = _padding(op, nd, padding, k, s, d)
-    x = input if batched else input.unsqueeze(0)
-    sp = x.shape[2:]
+    sp = input.shape[-nd:]
     ext = extra or (0,) * nd
     padded = tuple(i + 2 * pi + e for i, pi, e in zip(sp, p, ext))
     eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
@@ -371,6 +372,55 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
                          f"input {padded} (input {input.shape}, weight {weight.shape})")
     geo = _Geometry(pad3(k, 1), pad3(s, 1), pad3(p, 0), pad3(d, 1), groups,
                     pad3(extra, 0) if extra else None)
+    return batched, geo
+
+
+#: Validated (batched, geometry) per convolution call signature; see _plan_key.
+_PLANS = {}
+_PLANS_MAX = 512
+
+
+def _plain(v):
+    """Whether ``v`` is exactly an int, a str or a tuple of ints. A bool, a float or a numpy
+    integer can compare (and hash) equal to an int, so it must not find the int's cache entry:
+    those take the validating path, which rejects or converts them."""
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(type(e) is int for e in v))
+
+
+def _plan_key(op, input, weight, bias, stride, padding, dilation, groups):
+    """The things a convolution's validation and geometry depend on, or None when an argument
+    is not of a plain type (such calls are validated every time).
+
+    Validating a call and building its geometry took ~10 us of a LeNet-5 convolution's ~30 us
+    of Python; a training loop repeats the same few signatures, so the result is kept.
+    Everything _conv_plan checks is a function of this key: the arguments' types (Tensor or
+    not), shapes and dtypes, and the exact parameter values."""
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor)):
+        return None
+    if bias is None:
+        b = None
+    elif isinstance(bias, Tensor):
+        b = (bias.data.shape, bias.data.dtype)
+    else:
+        return None
+    if not (_plain(stride) and _plain(padding) and _plain(dilation) and type(groups) is int):
+        return None
+    x, w = input.data, weight.data
+    return (op, x.shape, x.dtype, w.shape, w.dtype, b, stride, padding, dilation, groups)
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    key = _plan_key(op, input, weight, bias, stride, padding, dilation, groups)
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        plan = _conv_plan(op, nd, input, weight, bias, stride, padding, dilation, groups)
+        if key is not None:
+            if len(_PLANS) >= _PLANS_MAX:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    batched, geo = plan
+    x = input if batched else input.unsqueeze(0)
     y = ConvNd.apply(x, weight, bias, geo)
     return y if batched else y.squeeze(0)
 
