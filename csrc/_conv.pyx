@@ -75,6 +75,9 @@ cdef extern from "_direct.h" nogil:
         DC_WRB
     void dc_forward_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* wt,
                       Py_ssize_t Mpad, float* Y, Py_ssize_t ldy, const Py_ssize_t* voff)
+    void dc_forward_ld_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* wt,
+                         Py_ssize_t Mpad, float* Y, Py_ssize_t ldy, Py_ssize_t n,
+                         const Py_ssize_t* voff)
     Py_ssize_t dc_vector_offsets(const dw_geo* g, Py_ssize_t* voff)
     void dc_wgrad_f(const float* X, const Py_ssize_t* roff, Py_ssize_t R, const float* Gt,
                     Py_ssize_t Mpad, const Py_ssize_t* rowoff, Py_ssize_t nrows,
@@ -530,19 +533,28 @@ cdef bint _wino_on = True
 # short) or 8x8 planes (too few tiles per chunk)
 cdef Py_ssize_t WINO_MIN_CHANNELS = 64
 cdef Py_ssize_t WINO_MIN_OUTPUTS = 256
+# 3x3x3 layers: the products have 3x the rows (channel, depth tap), so fewer channels and
+# smaller planes pay off. Measured against the direct kernel (2 threads, 16^3 volumes, N 8):
+# 8 -> 16 channels 1.21x, 16 -> 8 1.10x, 16 -> 32 1.30x, 32 -> 16 1.08x, but 8 -> 8 0.93x and
+# 4 -> 16 0.99x; 8^3 volumes with 32-64 channels 2.6-2.75x, 4^3 1.06x.
+cdef Py_ssize_t WINO3_MIN_CHANNELS = 8   # both counts, and their product at least 2 * 8 * 8
+cdef Py_ssize_t WINO3_MIN_OUTPUTS = 64
 
 
-def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1):
-    """Let float32 2-D 3x3 convolutions with stride 1 and no dilation take Winograd
-    F(2x2, 3x3) (csrc/_wino.h; the default) when both channel counts per group reach
-    min_channels (default 64) and a plane has min_outputs outputs (default 256), or never.
-    Returns the previous on/off setting.
+def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1,
+                 Py_ssize_t min_channels_3d=-1, Py_ssize_t min_outputs_3d=-1):
+    """Let float32 convolutions with a 3x3 kernel in (H, W), stride 1 and no dilation take
+    Winograd F(2x2, 3x3) (csrc/_wino.h; the default), or never. 2-D layers (and 1x3x3 ones)
+    take it when both channel counts per group reach min_channels (default 64) and a plane has
+    min_outputs outputs (default 256); 3x3x3 layers when both reach min_channels_3d (default 8;
+    their product twice its square) and a plane has min_outputs_3d outputs (default 64).
+    Negative values keep the current thresholds. Returns the previous on/off setting.
 
     Winograd sums other products than the direct kernel: results agree to float rounding
     (relative 1e-6), and a NaN input reaches exactly the outputs it would reach directly, but
     an infinite input can give NaN (inf - inf in the transforms) where the direct sum gives
     +-inf, as in any Winograd implementation (cuDNN's included)."""
-    global WINO_MIN_CHANNELS, WINO_MIN_OUTPUTS
+    global WINO_MIN_CHANNELS, WINO_MIN_OUTPUTS, WINO3_MIN_CHANNELS, WINO3_MIN_OUTPUTS
     global _wino_on
     before = _wino_on
     _wino_on = on
@@ -550,26 +562,43 @@ def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1)
         WINO_MIN_CHANNELS = min_channels
     if min_outputs >= 0:
         WINO_MIN_OUTPUTS = min_outputs
+    if min_channels_3d >= 0:
+        WINO3_MIN_CHANNELS = min_channels_3d
+    if min_outputs_3d >= 0:
+        WINO3_MIN_OUTPUTS = min_outputs_3d
     return before
 
 
 cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bint has_bias,
                           float* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups,
-                          Py_ssize_t M, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
-                          Py_ssize_t pw, Py_ssize_t oH, Py_ssize_t oW,
-                          int nthreads) noexcept nogil:
-    """Forward of a 2-D float32 3x3 convolution (stride 1, no dilation) by Winograd F(2x2, 3x3),
-    one (image, group) per work item: the group's planes padded and split into even/odd
-    columns, then per chunk of tile rows the input transform, the 16 products on
-    dc_forward_f and the output transform into y. Returns 1 if a buffer is missing."""
+                          Py_ssize_t M, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kd,
+                          Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t oD,
+                          Py_ssize_t oH, Py_ssize_t oW, int nthreads) noexcept nogil:
+    """Forward of a float32 convolution with a 3x3 kernel in (H, W) (stride 1, no dilation) and
+    kd = 1 or 3 in depth (stride 1, no dilation) by Winograd F(2x2, 3x3), one (image, group) per
+    work item: the group's planes padded and split into even/odd columns, then per chunk of
+    tile rows and per output plane od the input transforms of the planes it reads, the 16
+    products on dc_forward_f and the output transform into y.
+
+    In depth the products do the sum: their rows are the pairs (c, z) of channel and depth tap,
+    and row (c, z) reads channel c of input plane od + z - pd, transformed once per chunk into
+    a ring of kd slots (slot iz % kd), or a zero slot outside the volume. So a 3-D 3x3x3 layer
+    runs 16 products with 3*Cg rows where the direct kernel runs 27 with Cg.
+
+    Layout: a channel's 16 transformed rows lie together, V[c][xi][tile] and Mt[m][xi][tile]
+    (channel blocks of VC floats, 64 more than 16 rows so that they do not fall on one cache
+    set), so each transform writes or reads 16 rows at one small stride, ldt, which is a
+    constant (64) in the common case. Returns 1 if a buffer is missing."""
     cdef Py_ssize_t tH = (oH + 1) // 2, tW = (oW + 1) // 2, Hq = 2 * tH + 2, Wq = tW + 1
-    cdef Py_ssize_t Cg = C // groups, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB
-    cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW)), L = oH * oW, HW = H * W
+    cdef Py_ssize_t Cg = C // groups, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB, R = Cg * kd
+    cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW)), L = oD * oH * oW, HW = H * W
     cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
-    cdef Py_ssize_t PP = 2 * Hq * Wq, t, n, g, c, m, i, ti0, nt, tl, xi
-    cdef float* U = <float*>calloc(groups * 16 * Cg * Mpad, sizeof(float))
-    cdef Py_ssize_t* roff = <Py_ssize_t*>malloc((Cg + ldt // DC_LANES) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* voff
+    cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq, VS = Cg * VC
+    cdef Py_ssize_t t, n, g, c, m, i, ti0, nt, tl, xi
+    cdef Py_ssize_t od, z, iz, dz, top, base
+    cdef float* U = <float*>calloc(groups * 16 * R * Mpad, sizeof(float))
+    cdef Py_ssize_t* voff = <Py_ssize_t*>malloc((ldt // DC_LANES) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* roff = NULL
     cdef dw_geo geo
     cdef float* P = NULL
     cdef float* V = NULL
@@ -577,57 +606,85 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
     cdef float* tmp = NULL
     cdef int failed = 0
     cdef int* failp = &failed
-    if U == NULL or roff == NULL:
+    if U == NULL or voff == NULL:
         free(U)
-        free(roff)
+        free(voff)
         return 1
-    memset(&geo, 0, sizeof(geo))          # what dc_pad_f reads: the column-phase geometry
+    memset(&geo, 0, sizeof(geo))          # what dc_pad_f reads: one plane's column phases
     geo.D, geo.H, geo.W, geo.pd, geo.ph, geo.pw = 1, H, W, 0, ph, pw
     geo.sd, geo.sh, geo.sw, geo.Dq, geo.Hp, geo.Wp, geo.PP = 1, 1, 2, 1, Hq, Wq, PP
     geo.used = NULL
-    for g in range(groups):
-        wino_weights_f(ab + g * M * Cg * 9, M, Cg, U + g * 16 * Cg * Mpad, Mpad)
-    for c in range(Cg):
-        roff[c] = c * ldt
-    voff = roff + Cg
+    for g in range(groups):               # the 3x3 kernels of the pairs (c, z) as rows c*kd + z
+        wino_weights_f(ab + g * M * R * 9, M, R, U + g * 16 * R * Mpad, Mpad)
     for i in range(ldt // DC_LANES):
         voff[i] = i * DC_LANES
     with parallel(num_threads=nthreads):
-        P = <float*>malloc(Cg * PP * sizeof(float))
-        V = <float*>calloc(16 * Cg * ldt, sizeof(float))
-        Mt = <float*>malloc(16 * Mpad * ldt * sizeof(float))
+        P = <float*>malloc(D * Cg * PP * sizeof(float))
+        V = <float*>calloc((kd + 1) * VS, sizeof(float))      # kd slots and the zero slot
+        Mt = <float*>malloc(Mpad * VC * sizeof(float))
         tmp = <float*>malloc(4 * tW * sizeof(float))
-        if P == NULL or V == NULL or Mt == NULL or tmp == NULL:
+        roff = <Py_ssize_t*>malloc(R * sizeof(Py_ssize_t))
+        if P == NULL or V == NULL or Mt == NULL or tmp == NULL or roff == NULL:
             failp[0] = 1
         for t in prange(N * groups, schedule='static'):
-            if P == NULL or V == NULL or Mt == NULL or tmp == NULL:
+            if P == NULL or V == NULL or Mt == NULL or tmp == NULL or roff == NULL:
                 continue
             n = t // groups
             g = t - n * groups
-            for c in range(Cg):
-                dc_pad_f(ub + (n * C + g * Cg + c) * HW, P + c * PP, &geo)
+            for dz in range(D):
+                for c in range(Cg):
+                    dc_pad_f(ub + ((n * C + g * Cg + c) * D + dz) * HW, P + (dz * Cg + c) * PP,
+                             &geo)
             ti0 = 0
             while ti0 < tH:
                 nt = imin(tr, tH - ti0)
-                for c in range(Cg):
-                    for tl in range(nt):
-                        wino_input_row_f(P + c * PP, P + c * PP + Hq * Wq, Wq, ti0 + tl, tW,
-                                         V + c * ldt, Cg * ldt, tl * tW)
-                for xi in range(16):
-                    dc_forward_f(V + xi * Cg * ldt, roff, Cg, U + (g * 16 + xi) * Cg * Mpad,
-                                 Mpad, Mt + xi * Mpad * ldt, ldt, voff)
-                for m in range(M):
-                    for tl in range(nt):
-                        wino_output_row_f(Mt + m * ldt, Mpad * ldt, tl * tW, ti0 + tl, tW,
-                                          bb[g * M + m] if has_bias else 0,
-                                          yb + (t * M + m) * L, oH, oW, tmp)
+                top = -1                  # the last input plane transformed for this chunk
+                for od in range(oD):
+                    for z in range(kd):
+                        iz = od + z - pd
+                        if iz < 0 or iz >= D:
+                            base = kd * VS
+                        else:
+                            base = (iz % kd) * VS
+                            if iz > top:
+                                top = iz
+                                for c in range(Cg):
+                                    for tl in range(nt):
+                                        if ldt == 64:   # the stride a constant: no spilled rows
+                                            wino_input_row_f(P + (iz * Cg + c) * PP,
+                                                             P + (iz * Cg + c) * PP + Hq * Wq,
+                                                             Wq, ti0 + tl, tW, V + base + c * VC,
+                                                             64, tl * tW)
+                                        else:
+                                            wino_input_row_f(P + (iz * Cg + c) * PP,
+                                                             P + (iz * Cg + c) * PP + Hq * Wq,
+                                                             Wq, ti0 + tl, tW, V + base + c * VC,
+                                                             ldt, tl * tW)
+                        for c in range(Cg):
+                            roff[c * kd + z] = base + c * VC
+                    for xi in range(16):
+                        dc_forward_ld_f(V + xi * ldt, roff, R, U + (g * 16 + xi) * R * Mpad,
+                                        Mpad, Mt + xi * ldt, VC, ldt, voff)
+                    for m in range(M):
+                        for tl in range(nt):
+                            if ldt == 64:
+                                wino_output_row_f(Mt + m * VC, 64, tl * tW, ti0 + tl, tW,
+                                                  bb[g * M + m] if has_bias else 0,
+                                                  yb + (t * M + m) * L + od * oH * oW, oH, oW,
+                                                  tmp)
+                            else:
+                                wino_output_row_f(Mt + m * VC, ldt, tl * tW, ti0 + tl, tW,
+                                                  bb[g * M + m] if has_bias else 0,
+                                                  yb + (t * M + m) * L + od * oH * oW, oH, oW,
+                                                  tmp)
                 ti0 = ti0 + nt
         free(P)
         free(V)
         free(Mt)
         free(tmp)
+        free(roff)
     free(U)
-    free(roff)
+    free(voff)
     return failed
 
 
@@ -814,6 +871,26 @@ cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* 
     return done
 
 
+cdef bint _winograd_applies(const conv_geo* s) noexcept nogil:
+    """Whether _winograd_conv_f takes this (float32 forward) convolution: 3x3 in (H, W) and 1 or
+    3 in depth, stride 1, no dilation (none in depth either where kd is 3), big enough channel counts and planes (WINO_MIN_*, measured)
+    and a thread's buffers within DC_DIRECT_MAX_BYTES."""
+    cdef Py_ssize_t Cg = s.C // s.groups, tW = (s.oW + 1) // 2
+    cdef Py_ssize_t least = WINO_MIN_CHANNELS if s.kd == 1 else WINO3_MIN_CHANNELS
+    cdef Py_ssize_t outputs = WINO_MIN_OUTPUTS if s.kd == 1 else WINO3_MIN_OUTPUTS
+    if not (s.kh == 3 and s.kw == 3 and s.sh == 1 and s.sw == 1 and s.dh == 1 and s.dw == 1
+            and s.oH >= 2 and s.oW >= 2 and s.oH * s.oW >= outputs
+            and s.oH == s.H + 2 * s.ph - 2 and s.oW == s.W + 2 * s.pw - 2
+            and Cg >= least and s.M >= least and (s.kd == 1 or Cg * s.M >= 2 * least * least)):
+        return False
+    if not ((s.kd == 1 or (s.kd == 3 and s.dd == 1)) and s.sd == 1
+            and s.oD == s.D + 2 * s.pd - (s.kd - 1)):
+        return False
+    return ((Cg * s.D * 2 * (s.oH + 3) * (tW + 1)
+             + 16 * ((s.kd + 1) * Cg + s.M + DC_MB) * (64 + tW + DC_LANES)) * 4
+            <= DC_DIRECT_MAX_BYTES)
+
+
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
                   const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
                   bint need_a, const conv_geo* s, bint whole_images, Py_ssize_t per_block,
@@ -829,18 +906,11 @@ cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
             _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, s.N, s.C,
                        s.groups, s.M, s.oD * s.oH * s.oW, nthreads)
         return True
-    if (real is float and forward and _wino_on and s.D == 1 and s.kd == 1 and s.kh == 3
-            and s.kw == 3 and s.sh == 1 and s.sw == 1 and s.dh == 1 and s.dw == 1
-            and s.C // s.groups >= WINO_MIN_CHANNELS
-            and s.M >= WINO_MIN_CHANNELS and s.oH >= 2 and s.oW >= 2 and s.oD == 1
-            and s.oH * s.oW >= WINO_MIN_OUTPUTS
-            and s.oH == s.H + 2 * s.ph - 2 and s.oW == s.W + 2 * s.pw - 2
-            and ((s.C // s.groups) * 2 * (s.oH + 3) * ((s.oW + 1) // 2 + 1)
-                 + 16 * ((s.C // s.groups) + s.M + DC_MB) * (64 + (s.oW + 1) // 2 + DC_LANES)) * 4
-            <= DC_DIRECT_MAX_BYTES):
+    if real is float and forward and _wino_on and _winograd_applies(s):
         with nogil:
-            failed = _winograd_conv_f(ub, ab, bb, has_bias, yb, s.N, s.C, s.groups, s.M, s.H,
-                                      s.W, s.ph, s.pw, s.oH, s.oW, nthreads)
+            failed = _winograd_conv_f(ub, ab, bb, has_bias, yb, s.N, s.C, s.groups, s.M, s.D,
+                                      s.H, s.W, s.kd, s.pd, s.ph, s.pw, s.oD, s.oH, s.oW,
+                                      nthreads)
         if failed:
             raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
         return True

@@ -73,23 +73,31 @@ dc_forward_block(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float
             memcpy(Y + (m0 + mm) * ldy + j0 + v * DC_LANES, &a[mm][v], sizeof a[mm][v]);
 }
 
-/* Y[m][v*DC_LANES + i] (m < Mpad, v < ldy / DC_LANES) = sum_{r < R} wt[r*Mpad + m] *
+/* Y[m*ldy + v*DC_LANES + i] (m < Mpad, v < n / DC_LANES) = sum_{r < R} wt[r*Mpad + m] *
  * X[roff[r] + voff[v] + i]: vector v of every row r read at offset voff[v]. With
  * voff[v] = v*DC_LANES these are the wide positions; when the output rows are whole vectors
  * (oW a multiple of DC_LANES) voff can skip the thrown-away columns, and Y is the outputs
  * themselves. Reads X up to roff[r] + voff[v] + DC_LANES - 1 (the caller pads X); Mpad is a
- * multiple of DC_MB. The last vectors take one-vector blocks, so small planes (8x8: 80
- * wide places) do not round up to a whole block. */
-static void dc_forward_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
-                         ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, const ptrdiff_t* voff)
+ * multiple of DC_MB, n of DC_LANES. The last vectors take one-vector blocks, so small planes
+ * (8x8: 80 wide places) do not round up to a whole block. */
+static void dc_forward_ld_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
+                            ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, ptrdiff_t n,
+                            const ptrdiff_t* voff)
 {
     for (ptrdiff_t m0 = 0; m0 < Mpad; m0 += DC_MB) {
         ptrdiff_t j0 = 0;
-        for (; j0 + DC_JB <= ldy; j0 += DC_JB)
+        for (; j0 + DC_JB <= n; j0 += DC_JB)
             dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, voff + j0 / DC_LANES, DC_NV);
-        for (; j0 < ldy; j0 += DC_LANES)
+        for (; j0 < n; j0 += DC_LANES)
             dc_forward_block(X, roff, R, wt, Mpad, Y, ldy, m0, j0, voff + j0 / DC_LANES, 1);
     }
+}
+
+/* dc_forward_ld_f with rows of Y as long as its n = ldy columns. */
+static void dc_forward_f(const float* X, const ptrdiff_t* roff, ptrdiff_t R, const float* wt,
+                         ptrdiff_t Mpad, float* Y, ptrdiff_t ldy, const ptrdiff_t* voff)
+{
+    dc_forward_ld_f(X, roff, R, wt, Mpad, Y, ldy, ldy, voff);
 }
 
 /* voff for dc_forward_f (n + DC_LANES - 1) / DC_LANES entries): the output rows' vectors

@@ -48,7 +48,8 @@ static void wino_weights_f(const float* w, ptrdiff_t M, ptrdiff_t C, float* U, p
 
 /* V[xi][c][t0 + j] (row stride ldt per c, C*ldt per xi) = (B^T d B)[xi] for the tiles j < tW
  * of tile row ti, channel c: E, O are its even/odd column planes (row stride Wq). */
-static inline void wino_input_row_f(const float* restrict E, const float* restrict O,
+static inline __attribute__((always_inline)) void
+wino_input_row_f(const float* restrict E, const float* restrict O,
                                     ptrdiff_t Wq, ptrdiff_t ti, ptrdiff_t tW,
                                     float* restrict V, ptrdiff_t xs, ptrdiff_t t0)
 {
@@ -82,7 +83,8 @@ static inline void wino_input_row_f(const float* restrict E, const float* restri
 /* Output rows 2*ti, 2*ti + 1 (those < oH) of channel m: A^T Mt A for the tiles j < tW of tile
  * row ti, Mt[xi][t0 + j] (xi stride xs), plus b; y is the channel's (oH, oW) plane and
  * tmp 4*tW floats. */
-static inline void wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0,
+static inline __attribute__((always_inline)) void
+wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0,
                                      ptrdiff_t ti, ptrdiff_t tW, float b, float* restrict y,
                                      ptrdiff_t oH, ptrdiff_t oW, float* restrict tmp)
 {

@@ -379,10 +379,60 @@ def test_winograd_equals_direct(xs, groups, M, p, bias):
         out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
             u, a, b if bias else None, groups, (1, 3, 3), (1, 1, 1), (0, p, p), (1, 1, 1), osp))
     finally:
-        _conv.set_winograd(before, 64, 256)
+        _conv.set_winograd(before, 64, 256, 8, 64)
     assert np.isnan(out[1]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("xs,groups,M,k,p", [
+    ((2, 8, 5, 8, 8), 1, 16, (3, 3, 3), (1, 1, 1)),
+    ((2, 16, 4, 7, 9), 1, 8, (3, 3, 3), (0, 1, 1)),     # no depth padding, odd planes
+    ((1, 8, 3, 6, 6), 2, 8, (3, 3, 3), (2, 1, 0)),      # groups; end planes see zero slots
+    ((2, 8, 2, 5, 5), 1, 12, (3, 3, 3), (3, 1, 1)),     # output planes with only zero taps
+    ((2, 16, 3, 6, 6), 1, 16, (1, 3, 3), (1, 1, 1)),    # 1x3x3 on a volume
+    ((1, 4, 18, 4, 4), 1, 4, (3, 3, 3), (1, 1, 1)),     # a deep ring of slots
+])
+def test_winograd_3d_equals_direct(xs, groups, M, k, p):
+    """Winograd over volumes: the depth taps summed in the products (rows (c, z) reading a
+    ring of transformed planes, a zero slot outside the volume) give the direct kernel's
+    outputs, NaN included (thresholds lowered to reach it)."""
+    from tinyconv import _conv
+    rng = np.random.default_rng(15)
+    u = rng.standard_normal(xs).astype(np.float32)
+    u[0, 1, 1, 1, 2] = np.nan
+    a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
+    b = rng.standard_normal(groups * M).astype(np.float32)
+    osp = _out_spatial(xs, k, p, (1, 1, 1), (1, 1, 1))
+    before = _conv.set_winograd(True, 1, 1, 1, 1)
+    try:
+        out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
+            u, a, b, groups, k, (1, 1, 1), p, (1, 1, 1), osp))
+    finally:
+        _conv.set_winograd(before, 64, 256, 8, 64)
+    assert np.isnan(out[1]).any()
+    np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_3d_gradients_match_torch():
+    """A 3x3x3 layer that takes Winograd at the default thresholds (16 -> 32 channels, 8x8
+    planes) in its forward and its input gradient: outputs and every gradient match PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 16, 6, 8, 8)).astype(np.float32)
+    w = (rng.standard_normal((32, 16, 3, 3, 3)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    gy = rng.standard_normal((2, 32, 6, 8, 8)).astype(np.float32)
+    xt, wt, bt = (tc.tensor(v, requires_grad=True) for v in (x, w, b))
+    y = F.conv3d(xt, wt, bt, padding=1)
+    y.backward(tc.tensor(gy))
+    xr, wr, br = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    yr = torch.nn.functional.conv3d(xr, wr, br, padding=1)
+    yr.backward(torch.tensor(gy))
+    for ours, ref in ((y, yr), (xt.grad, xr.grad), (wt.grad, wr.grad), (bt.grad, br.grad)):
+        ref = ref.detach().numpy()
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
 def test_winograd_gradients_match_torch():
