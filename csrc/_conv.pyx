@@ -528,10 +528,11 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
 
 
 cdef bint _wino_on = True
-# measured, 2 threads, against the direct kernel: 1.30x on 64 -> 64 channels at 32x32 and
-# 1.34x on 128 -> 128 at 16x16, but 0.6-0.9x with 16-32 channels (the 16 products are too
-# short) or 8x8 planes (too few tiles per chunk)
-cdef Py_ssize_t WINO_MIN_CHANNELS = 64
+# measured, 2 threads, against the direct kernel (forward, transforms as in _winograd_conv_f):
+# 32 -> 32 channels at 32x32 1.17x, 32 -> 64 at 16x16 1.33x, 64 -> 64 at 32x32 1.35x, 128 at
+# 16x16 1.36x, 64 at 8x8 1.12-1.44x, 256 at 8x8 1.59x; but 16-24 channels 0.7-0.9x (the 16
+# products are too short), 32 channels at 8x8 0.68x and 4x4 planes 0.66x (too few tiles)
+cdef Py_ssize_t WINO_MIN_CHANNELS = 32   # twice as many channels: a quarter of the outputs
 cdef Py_ssize_t WINO_MIN_OUTPUTS = 256
 # 3x3x3 layers: the products have 3x the rows (channel, depth tap), so fewer channels and
 # smaller planes pay off. Measured against the direct kernel (2 threads, 16^3 volumes, N 8):
@@ -545,8 +546,8 @@ def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1,
                  Py_ssize_t min_channels_3d=-1, Py_ssize_t min_outputs_3d=-1):
     """Let float32 convolutions with a 3x3 kernel in (H, W), stride 1 and no dilation take
     Winograd F(2x2, 3x3) (csrc/_wino.h; the default), or never. 2-D layers (and 1x3x3 ones)
-    take it when both channel counts per group reach min_channels (default 64) and a plane has
-    min_outputs outputs (default 256); 3x3x3 layers when both reach min_channels_3d (default 8;
+    take it when both channel counts per group reach min_channels (default 32) and a plane has
+    min_outputs outputs (default 256; a quarter of that with twice the channels); 3x3x3 layers when both reach min_channels_3d (default 8;
     their product twice its square) and a plane has min_outputs_3d outputs (default 64).
     Negative values keep the current thresholds. Returns the previous on/off setting.
 
@@ -878,6 +879,8 @@ cdef bint _winograd_applies(const conv_geo* s) noexcept nogil:
     cdef Py_ssize_t Cg = s.C // s.groups, tW = (s.oW + 1) // 2
     cdef Py_ssize_t least = WINO_MIN_CHANNELS if s.kd == 1 else WINO3_MIN_CHANNELS
     cdef Py_ssize_t outputs = WINO_MIN_OUTPUTS if s.kd == 1 else WINO3_MIN_OUTPUTS
+    if s.kd == 1 and Cg >= 2 * least and s.M >= 2 * least:
+        outputs = outputs // 4
     if not (s.kh == 3 and s.kw == 3 and s.sh == 1 and s.sw == 1 and s.dh == 1 and s.dw == 1
             and s.oH >= 2 and s.oW >= 2 and s.oH * s.oW >= outputs
             and s.oH == s.H + 2 * s.ph - 2 and s.oW == s.W + 2 * s.pw - 2

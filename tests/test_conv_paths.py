@@ -379,7 +379,7 @@ def test_winograd_equals_direct(xs, groups, M, p, bias):
         out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
             u, a, b if bias else None, groups, (1, 3, 3), (1, 1, 1), (0, p, p), (1, 1, 1), osp))
     finally:
-        _conv.set_winograd(before, 64, 256, 8, 64)
+        _conv.set_winograd(before, 32, 256, 8, 64)
     assert np.isnan(out[1]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
@@ -409,7 +409,7 @@ def test_winograd_3d_equals_direct(xs, groups, M, k, p):
         out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
             u, a, b, groups, k, (1, 1, 1), p, (1, 1, 1), osp))
     finally:
-        _conv.set_winograd(before, 64, 256, 8, 64)
+        _conv.set_winograd(before, 32, 256, 8, 64)
     assert np.isnan(out[1]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
