@@ -167,6 +167,43 @@ def test_backward_checks_gradient_shape_and_dtype():
         BadDtype.apply(x).sum().backward()
 
 
+def test_engine_fills_unused_outputs_and_converts_gradients():
+    """The engine's fast paths (single output, ndarray of the right shape and dtype) must
+    keep the general behaviour: a multi-output op gets zeros for an output nobody used, and
+    a gradient returned as a list is converted to the input's dtype."""
+    class Two(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2, a * 3
+
+        @staticmethod
+        def backward(ctx, g2, g3):
+            assert isinstance(g3, np.ndarray) and not g3.any()
+            return g2 * 2 + g3 * 3
+
+    class AsList(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            return [1.0] * g.shape[0]
+
+    x = tc.tensor(np.ones(3, np.float32), requires_grad=True)
+    y2, y3 = Two.apply(x)
+    assert y2.grad_fn is y3.grad_fn and y2.requires_grad
+    y2.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 2, np.float32))
+    x.grad = None
+    AsList.apply(x).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(3, np.float32))
+    with tc.no_grad():
+        y2, y3 = Two.apply(x)
+    assert y2.grad_fn is None and not y3.requires_grad
+
+
 def test_no_grad_and_detach():
     x = tc.tensor(np.ones(3), requires_grad=True)
     with tc.no_grad():

@@ -392,8 +392,8 @@ def _plan_key(op, input, weight, bias, stride, padding, dilation, groups):
     """The things a convolution's validation and geometry depend on, or None when an argument
     is not of a plain type (such calls are validated every time).
 
-    Validating a call and building its geometry took ~10 us of a LeNet-5 convolution's ~30 us
-    of Python; a training loop repeats the same few signatures, so the result is kept.
+    Validating a call and building its geometry cost ~10 us per call (LeNet-5's convolutions,
+    measured); a training loop repeats the same few signatures, so the result is kept.
     Everything _conv_plan checks is a function of this key: the arguments' types (Tensor or
     not), shapes and dtypes, and the exact parameter values."""
     if not (isinstance(input, Tensor) and isinstance(weight, Tensor)):
