@@ -94,8 +94,11 @@ cdef extern from "_wino.h" nogil:
     void wino_input_row_f(const float* E, const float* O, Py_ssize_t Wq, Py_ssize_t ti,
                           Py_ssize_t tW, float* V, Py_ssize_t xs, Py_ssize_t t0)
     void wino_output_row_f(const float* Mt, Py_ssize_t xs, Py_ssize_t t0, Py_ssize_t ti,
-                           Py_ssize_t tW, float b, float* y, Py_ssize_t oH, Py_ssize_t oW,
-                           float* tmp)
+                           Py_ssize_t tW, float b, float* y, Py_ssize_t yrs, Py_ssize_t ycs,
+                           Py_ssize_t oH, Py_ssize_t oW, float* tmp)
+    void wino_pad_f(const float* x, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t H, Py_ssize_t W,
+                    Py_ssize_t ph, Py_ssize_t pw, float* E, float* O, Py_ssize_t Hq,
+                    Py_ssize_t Wq)
 
 # the "wide" helpers of _dw.h for the fused type
 cdef inline void _narrow(const real* w, real* y, real b, const dw_geo* g) noexcept nogil:
@@ -571,36 +574,39 @@ def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1,
 
 
 cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bint has_bias,
-                          float* yb, Py_ssize_t N, Py_ssize_t C, Py_ssize_t groups,
-                          Py_ssize_t M, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kd,
-                          Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t oD,
-                          Py_ssize_t oH, Py_ssize_t oW, int nthreads) noexcept nogil:
-    """Forward of a float32 convolution with a 3x3 kernel in (H, W) (stride 1, no dilation) and
-    kd = 1 or 3 in depth (stride 1, no dilation) by Winograd F(2x2, 3x3), one (image, group) per
+                          float* yb, const conv_geo* s, int nthreads) noexcept nogil:
+    """Forward of a float32 convolution with a 3x3 kernel in (H, W) (stride 1) and kd = 1 or 3
+    in depth (stride 1, no dilation) by Winograd F(2x2, 3x3), one (image, phase, group) per
     work item: the group's planes padded and split into even/odd columns, then per chunk of
     tile rows and per output plane od the input transforms of the planes it reads, the 16
-    products on dc_forward_f and the output transform into y.
+    products on dc_forward_ld_f and the output transform into y.
 
     In depth the products do the sum: their rows are the pairs (c, z) of channel and depth tap,
     and row (c, z) reads channel c of input plane od + z - pd, transformed once per chunk into
     a ring of kd slots (slot iz % kd), or a zero slot outside the volume. So a 3-D 3x3x3 layer
     runs 16 products with 3*Cg rows where the direct kernel runs 27 with Cg.
 
+    A 2-D layer dilated by (dh, dw) (see _phases_geo) runs as dh*dw undilated ones, one per
+    phase (a, b): its planes read in place from x's rows a::dh and columns b::dw, its outputs
+    written to y's.
+
     Layout: a channel's 16 transformed rows lie together, V[c][xi][tile] and Mt[m][xi][tile]
     (channel blocks of VC floats, 64 more than 16 rows so that they do not fall on one cache
     set), so each transform writes or reads 16 rows at one small stride, ldt, which is a
     constant (64) in the common case. Returns 1 if a buffer is missing."""
+    cdef Py_ssize_t dh = s.dh, dw = s.dw, nph = s.dh * s.dw, N = s.N, C = s.C, M = s.M
+    cdef Py_ssize_t groups = s.groups, D = s.D, kd = s.kd, pd = s.pd, oD = s.oD
+    cdef Py_ssize_t H = s.H // dh, W = s.W // dw, ph = s.ph // dh, pw = s.pw // dw
+    cdef Py_ssize_t oH = s.oH // dh, oW = s.oW // dw, HW = s.H * s.W, oHW = s.oH * s.oW
     cdef Py_ssize_t tH = (oH + 1) // 2, tW = (oW + 1) // 2, Hq = 2 * tH + 2, Wq = tW + 1
     cdef Py_ssize_t Cg = C // groups, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB, R = Cg * kd
-    cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW)), L = oD * oH * oW, HW = H * W
+    cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW))
     cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq, VS = Cg * VC
-    cdef Py_ssize_t t, n, g, c, m, i, ti0, nt, tl, xi
-    cdef Py_ssize_t od, z, iz, dz, top, base
+    cdef Py_ssize_t t, n, g, c, m, i, ti0, nt, tl, xi, od, z, iz, dz, top, base, a, b, ib, ob
     cdef float* U = <float*>calloc(groups * 16 * R * Mpad, sizeof(float))
     cdef Py_ssize_t* voff = <Py_ssize_t*>malloc((ldt // DC_LANES) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* roff = NULL
-    cdef dw_geo geo
     cdef float* P = NULL
     cdef float* V = NULL
     cdef float* Mt = NULL
@@ -611,10 +617,6 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
         free(U)
         free(voff)
         return 1
-    memset(&geo, 0, sizeof(geo))          # what dc_pad_f reads: one plane's column phases
-    geo.D, geo.H, geo.W, geo.pd, geo.ph, geo.pw = 1, H, W, 0, ph, pw
-    geo.sd, geo.sh, geo.sw, geo.Dq, geo.Hp, geo.Wp, geo.PP = 1, 1, 2, 1, Hq, Wq, PP
-    geo.used = NULL
     for g in range(groups):               # the 3x3 kernels of the pairs (c, z) as rows c*kd + z
         wino_weights_f(ab + g * M * R * 9, M, R, U + g * 16 * R * Mpad, Mpad)
     for i in range(ldt // DC_LANES):
@@ -627,15 +629,21 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
         roff = <Py_ssize_t*>malloc(R * sizeof(Py_ssize_t))
         if P == NULL or V == NULL or Mt == NULL or tmp == NULL or roff == NULL:
             failp[0] = 1
-        for t in prange(N * groups, schedule='static'):
+        for t in prange(N * nph * groups, schedule='static'):
             if P == NULL or V == NULL or Mt == NULL or tmp == NULL or roff == NULL:
                 continue
-            n = t // groups
-            g = t - n * groups
+            n = t // (nph * groups)
+            g = t - n * nph * groups
+            a = g // (dw * groups)           # the phase: rows a::dh, columns b::dw
+            b = (g // groups) % dw
+            g = g % groups
+            ib = a * s.W + b
+            ob = a * s.oW + b
             for dz in range(D):
                 for c in range(Cg):
-                    dc_pad_f(ub + ((n * C + g * Cg + c) * D + dz) * HW, P + (dz * Cg + c) * PP,
-                             &geo)
+                    wino_pad_f(ub + ((n * C + g * Cg + c) * D + dz) * HW + ib, dh * s.W, dw, H, W,
+                               ph, pw, P + (dz * Cg + c) * PP, P + (dz * Cg + c) * PP + Hq * Wq,
+                               Hq, Wq)
             ti0 = 0
             while ti0 < tH:
                 nt = imin(tr, tH - ti0)
@@ -671,13 +679,13 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
                             if ldt == 64:
                                 wino_output_row_f(Mt + m * VC, 64, tl * tW, ti0 + tl, tW,
                                                   bb[g * M + m] if has_bias else 0,
-                                                  yb + (t * M + m) * L + od * oH * oW, oH, oW,
-                                                  tmp)
+                                                  yb + ((n * groups + g) * M + m) * oD * oHW
+                                                  + od * oHW + ob, dh * s.oW, dw, oH, oW, tmp)
                             else:
                                 wino_output_row_f(Mt + m * VC, ldt, tl * tW, ti0 + tl, tW,
                                                   bb[g * M + m] if has_bias else 0,
-                                                  yb + (t * M + m) * L + od * oH * oW, oH, oW,
-                                                  tmp)
+                                                  yb + ((n * groups + g) * M + m) * oD * oHW
+                                                  + od * oHW + ob, dh * s.oW, dw, oH, oW, tmp)
                 ti0 = ti0 + nt
         free(P)
         free(V)
@@ -874,8 +882,9 @@ cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* 
 
 cdef bint _winograd_applies(const conv_geo* s) noexcept nogil:
     """Whether _winograd_conv_f takes this (float32 forward) convolution: 3x3 in (H, W) and 1 or
-    3 in depth, stride 1, no dilation (none in depth either where kd is 3), big enough channel counts and planes (WINO_MIN_*, measured)
-    and a thread's buffers within DC_DIRECT_MAX_BYTES."""
+    3 in depth, stride 1, no dilation (a dilated one is asked with its _phases_geo), big enough
+    channel counts and planes (WINO_MIN_*, measured) and a thread's buffers within
+    DC_DIRECT_MAX_BYTES."""
     cdef Py_ssize_t Cg = s.C // s.groups, tW = (s.oW + 1) // 2
     cdef Py_ssize_t least = WINO_MIN_CHANNELS if s.kd == 1 else WINO3_MIN_CHANNELS
     cdef Py_ssize_t outputs = WINO_MIN_OUTPUTS if s.kd == 1 else WINO3_MIN_OUTPUTS
@@ -894,6 +903,22 @@ cdef bint _winograd_applies(const conv_geo* s) noexcept nogil:
             <= DC_DIRECT_MAX_BYTES)
 
 
+cdef bint _phases_geo(const conv_geo* s, conv_geo* q) noexcept nogil:
+    """A 2-D convolution dilated by (dh, dw) whose paddings and input sizes are multiples of the
+    dilation is dh*dw independent undilated ones: output phase (a, b) (rows a::dh, columns
+    b::dw) reads only input phase (a, b), with padding p / d. Fills q with that undilated
+    convolution over the N*dh*dw phase images and returns True, or returns False."""
+    if not (s.D == 1 and s.kd == 1 and s.dh * s.dw > 1 and s.sh == 1 and s.sw == 1
+            and s.H % s.dh == 0 and s.W % s.dw == 0 and s.ph % s.dh == 0 and s.pw % s.dw == 0
+            and s.oH % s.dh == 0 and s.oW % s.dw == 0):
+        return False
+    q[0] = s[0]
+    q.N = s.N * s.dh * s.dw
+    q.H, q.W, q.ph, q.pw = s.H // s.dh, s.W // s.dw, s.ph // s.dh, s.pw // s.dw
+    q.oH, q.oW, q.dh, q.dw = s.oH // s.dh, s.oW // s.dw, 1, 1
+    return True
+
+
 cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
                   const real* gb, real* yb, real* gub, real* gab, bint forward, bint need_u,
                   bint need_a, const conv_geo* s, bint whole_images, Py_ssize_t per_block,
@@ -902,6 +927,7 @@ cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
     applies (1x1 without stride or padding: _pointwise; small stride-1 planes: _wide);
     returns whether it did."""
     cdef dw_geo geo
+    cdef conv_geo phases
     cdef Py_ssize_t* offs
     cdef int failed
     if _is_pointwise(s.kd, s.kh, s.kw, s.sd, s.sh, s.sw, s.pd, s.ph, s.pw):
@@ -909,11 +935,11 @@ cdef bint _direct(const real* ub, const real* ab, const real* bb, bint has_bias,
             _pointwise(ub, ab, bb, has_bias, gb, yb, gub, gab, forward, need_u, need_a, s.N, s.C,
                        s.groups, s.M, s.oD * s.oH * s.oW, nthreads)
         return True
-    if real is float and forward and _wino_on and _winograd_applies(s):
+    if real is float and forward and _wino_on and (
+            _winograd_applies(s) if s.dh * s.dw == 1 or s.kd != 1
+            else _phases_geo(s, &phases) and _winograd_applies(&phases)):
         with nogil:
-            failed = _winograd_conv_f(ub, ab, bb, has_bias, yb, s.N, s.C, s.groups, s.M, s.D,
-                                      s.H, s.W, s.kd, s.pd, s.ph, s.pw, s.oD, s.oH, s.oW,
-                                      nthreads)
+            failed = _winograd_conv_f(ub, ab, bb, has_bias, yb, s, nthreads)
         if failed:
             raise MemoryError("tinyconv conv: cannot allocate a thread's buffers")
         return True

@@ -81,12 +81,13 @@ wino_input_row_f(const float* restrict E, const float* restrict O,
 }
 
 /* Output rows 2*ti, 2*ti + 1 (those < oH) of channel m: A^T Mt A for the tiles j < tW of tile
- * row ti, Mt[xi][t0 + j] (xi stride xs), plus b; y is the channel's (oH, oW) plane and
- * tmp 4*tW floats. */
+ * row ti, Mt[xi][t0 + j] (xi stride xs), plus b; output (r, q) of the channel's oH x oW plane
+ * is y[r*yrs + q*ycs] (a dilated convolution's phase plane is written in place with
+ * yrs = dh*width, ycs = dw), and tmp holds 4*tW floats. */
 static inline __attribute__((always_inline)) void
-wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0,
-                                     ptrdiff_t ti, ptrdiff_t tW, float b, float* restrict y,
-                                     ptrdiff_t oH, ptrdiff_t oW, float* restrict tmp)
+wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_t ti,
+                  ptrdiff_t tW, float b, float* restrict y, ptrdiff_t yrs, ptrdiff_t ycs,
+                  ptrdiff_t oH, ptrdiff_t oW, float* restrict tmp)
 {
     const float* p = Mt + t0;
     float* r0 = tmp;
@@ -106,9 +107,61 @@ wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0,
         r1[2 * j] = s10 + s11 + s12 + b;
         r1[2 * j + 1] = s11 - s12 - s13 + b;
     }
-    memcpy(y + 2 * ti * oW, r0, (size_t)oW * sizeof(float));
-    if (2 * ti + 1 < oH)
-        memcpy(y + (2 * ti + 1) * oW, r1, (size_t)oW * sizeof(float));
+    for (int k = 0; k < 2 && 2 * ti + k < oH; k++) {
+        float* restrict row = y + (2 * ti + k) * yrs;
+        const float* r = k ? r1 : r0;
+        if (ycs == 1)
+            memcpy(row, r, (size_t)oW * sizeof(float));
+        else
+            for (ptrdiff_t q = 0; q < oW; q++)
+                row[q * ycs] = r[q];
+    }
+}
+
+/* The even and odd columns (E, O: Hq rows of Wq) of a plane zero-padded by ph rows on top and
+ * pw columns on the left: E[j][k] = x(j - ph, 2k - pw), O[j][k] = x(j - ph, 2k + 1 - pw), zero
+ * outside the plane's H x W, where x(i, w) = x[i*rs + w*cs] (a dilated convolution's phase
+ * plane is read in place with rs = dh*width, cs = dw). */
+static void wino_pad_f(const float* x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t H, ptrdiff_t W,
+                       ptrdiff_t ph, ptrdiff_t pw, float* E, float* O, ptrdiff_t Hq,
+                       ptrdiff_t Wq)
+{
+    ptrdiff_t k0 = (pw + 1) / 2;              /* 2k - pw >= 0 from here */
+    ptrdiff_t k1 = (W + pw - 1) / 2;          /* 2k + 1 - pw < W below this */
+    if (k1 > Wq)
+        k1 = Wq;
+    if (k0 > k1)
+        k0 = k1;
+    for (ptrdiff_t j = 0; j < Hq; j++) {
+        float* restrict e = E + j * Wq;
+        float* restrict o = O + j * Wq;
+        ptrdiff_t i = j - ph;
+        if (i < 0 || i >= H) {
+            memset(e, 0, (size_t)Wq * sizeof(float));
+            memset(o, 0, (size_t)Wq * sizeof(float));
+            continue;
+        }
+        const float* restrict src = x + i * rs;
+        for (ptrdiff_t k = 0; k < Wq; k++) {
+            if (k == k0) {                    /* the inside, without checks */
+                if (cs == 1)
+                    for (; k < k1; k++) {
+                        e[k] = src[2 * k - pw];
+                        o[k] = src[2 * k + 1 - pw];
+                    }
+                else
+                    for (; k < k1; k++) {
+                        e[k] = src[(2 * k - pw) * cs];
+                        o[k] = src[(2 * k + 1 - pw) * cs];
+                    }
+                if (k == Wq)
+                    break;
+            }
+            ptrdiff_t w0 = 2 * k - pw, w1 = w0 + 1;
+            e[k] = w0 >= 0 && w0 < W ? src[w0 * cs] : 0.0f;
+            o[k] = w1 >= 0 && w1 < W ? src[w1 * cs] : 0.0f;
+        }
+    }
 }
 
 #endif

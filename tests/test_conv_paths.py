@@ -435,6 +435,54 @@ def test_winograd_3d_gradients_match_torch():
         np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("xs,groups,M,p,d", [
+    ((2, 16, 16, 16), 1, 16, (2, 2), (2, 2)),     # the phases are 8x8 images, padding 1
+    ((2, 16, 12, 18), 2, 8, (0, 6), (2, 3)),      # groups; 6 phases, padding 0 and 2
+    ((1, 16, 8, 8), 1, 24, (4, 2), (2, 1)),       # dilated in one direction only
+    ((2, 16, 9, 8), 1, 16, (2, 2), (2, 2)),       # odd height: not split into phases
+])
+def test_winograd_dilated_equals_direct(xs, groups, M, p, d):
+    """A dilated 3x3 layer runs Winograd on its dh*dw phases, read from and written to the
+    strided rows and columns in place; it gives the direct kernel's outputs, NaN included."""
+    from tinyconv import _conv
+    rng = np.random.default_rng(17)
+    u = rng.standard_normal((xs[0], xs[1], 1) + xs[2:]).astype(np.float32)
+    u[0, 1, 0, 1, 2] = np.nan
+    a = rng.standard_normal((groups * M, xs[1] // groups * 9)).astype(np.float32)
+    b = rng.standard_normal(groups * M).astype(np.float32)
+    k, pp, dd = (1, 3, 3), (0,) + p, (1,) + d
+    osp = _out_spatial((xs[0], xs[1], 1) + xs[2:], k, pp, dd, (1, 1, 1))
+    before = _conv.set_winograd(True, 8, 1)
+    try:
+        out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
+            u, a, b, groups, k, (1, 1, 1), pp, dd, osp))
+    finally:
+        _conv.set_winograd(before, 32, 256, 8, 64)
+    assert np.isnan(out[1]).any()
+    np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_dilated_gradients_match_torch():
+    """The bench's dilated layer, smaller: forward and input gradient on Winograd phases;
+    outputs and every gradient match PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((2, 32, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((32, 32, 3, 3)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    gy = rng.standard_normal((2, 32, 32, 32)).astype(np.float32)
+    xt, wt, bt = (tc.tensor(v, requires_grad=True) for v in (x, w, b))
+    y = F.conv2d(xt, wt, bt, padding=2, dilation=2)
+    y.backward(tc.tensor(gy))
+    xr, wr, br = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    yr = torch.nn.functional.conv2d(xr, wr, br, padding=2, dilation=2)
+    yr.backward(torch.tensor(gy))
+    for ours, ref in ((y, yr), (xt.grad, xr.grad), (wt.grad, wr.grad), (bt.grad, br.grad)):
+        ref = ref.detach().numpy()
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 def test_winograd_gradients_match_torch():
     """A layer big enough for the default thresholds (64 channels, 16x16): forward and input
     gradient run Winograd; outputs and every gradient match PyTorch."""
