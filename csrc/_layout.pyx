@@ -61,3 +61,19 @@ def bias_grad(const real[:, :, ::1] g, real[::1] out, int nthreads):
             for n in range(N):
                 acc = acc + sum_double(gb + (n * O + o) * L, L)
             out[o] = <real>acc
+
+
+def add_bias(real[:, :, ::1] x, const real[::1] bias, int nthreads):
+    """x[n, o, :] += bias[o], in place (a transposed convolution's output)."""
+    cdef Py_ssize_t N = x.shape[0], O = x.shape[1], L = x.shape[2]
+    cdef Py_ssize_t t, l
+    cdef real* xb = &x[0, 0, 0]
+    cdef const real* bb = &bias[0]
+    cdef real* d
+    cdef real b
+    with nogil, parallel(num_threads=nthreads):
+        for t in prange(N * O, schedule='static'):
+            d = xb + t * L
+            b = bb[t % O]
+            for l in range(L):
+                d[l] = d[l] + b

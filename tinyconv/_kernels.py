@@ -77,11 +77,12 @@ if _ALLOCATOR == "cache":
 
 def allocator_info():
     """One line for show_config: which allocator numpy arrays get, and the cache's counts."""
-    hits, misses, cached, blocks, min_size = _alloc.stats()[:5]
+    hits, misses, cached, blocks, min_size, _, _, split, _ = _alloc.stats()
     if _ALLOCATOR != "cache":
         return "numpy's default (TINYCONV_ALLOCATOR=numpy)"
-    return (f"caching, blocks >= {min_size >> 10} KiB (hits {hits}, misses {misses}, "
-            f"{blocks} blocks / {cached / 2**20:.1f} MiB held)")
+    return (f"caching, blocks >= {min_size >> 10} KiB (hits {hits}, {split} of them from part "
+            f"of a larger block, misses {misses}, {blocks} blocks / {cached / 2**20:.1f} MiB "
+            f"held)")
 
 
 def empty_cache():
@@ -598,8 +599,25 @@ def bias_grad(g):
     g = _float_array(op, "g", g, 3)
     out = np.zeros(g.shape[1], g.dtype)
     if g.size:
-        _layout.bias_grad(g, out, _threads(g.size, True))
+        # every thread: it runs after tinyconv's own kernels, never beside a BLAS call
+        # (measured 1M floats: 168 us on one thread)
+        _layout.bias_grad(g, out, _threads(g.size))
     return out
+
+
+def add_bias(x, bias):
+    """``x[n, o, :] += bias[o]`` in place for x (N, O, L) contiguous; returns x."""
+    op = "add_bias"
+    if not isinstance(x, np.ndarray) or x.ndim != 3 or not x.flags.c_contiguous:
+        raise ValueError(f"{op}: x must be a C-contiguous 3-D numpy array")
+    x = _float_array(op, "x", x, 3)
+    b = _float_array(op, "bias", bias, 1)
+    _same_dtype(op, x, b, ("x", "bias"))
+    if b.shape != (x.shape[1],):
+        raise ValueError(f"{op}: bias has shape {b.shape} but x {x.shape} needs ({x.shape[1]},)")
+    if x.size:
+        _layout.add_bias(x, b, _threads(x.size))
+    return x
 
 
 # ----------------------------------------------------------------------------- pooling

@@ -237,7 +237,7 @@ class ConvTransposeNd(Function):
             out, _ = K.conv_gemm_fold(out5, weight.reshape(c, -1), x5.reshape(n, c, Lin), g,
                                       geo.k, geo.s, geo.p, geo.d, x5.shape[2:], need_a=False)
             if bias is not None:
-                out += bias.reshape(1, o, 1, 1, 1)
+                K.add_bias(out.reshape(n, o, -1), bias)
             return out.reshape((n, o) + tuple(out_sp))
         w = weight.reshape(g, c // g, (o // g) * ksz)
         out = np.empty(out5, dtype=x.dtype)
@@ -247,7 +247,7 @@ class ConvTransposeNd(Function):
             col = np.matmul(w.transpose(0, 2, 1), xc).reshape(o * ksz, -1)
             K.col2im(col, out[n0:n0 + nb].shape, geo.k, geo.s, geo.p, geo.d, out=out[n0:n0 + nb])
         if bias is not None:
-            out += bias.reshape(1, o, 1, 1, 1)
+            K.add_bias(out.reshape(n, o, -1), bias)
         return out.reshape((n, o) + tuple(out_sp))
 
     @staticmethod
