@@ -73,11 +73,12 @@ static struct {
     int count;
     size_t cached;     /* bytes held in slot[] */
     size_t live, peak; /* bytes of cacheable blocks in use; the most ever in use at once */
+    size_t epoch;      /* tc_empty calls: peak was restarted */
     size_t min_size;
     size_t hits, misses; /* requests served without / with fresh pages */
     size_t recycled;     /* hits that split a larger block or moved pages (2, 3 above) */
     size_t fresh;        /* bytes of fresh memory asked of the system */
-} tc_cache = {PTHREAD_MUTEX_INITIALIZER, {{NULL, 0, 0, {0}}}, 0, 0, 0, 0, (size_t)256 << 10,
+} tc_cache = {PTHREAD_MUTEX_INITIALIZER, {{NULL, 0, 0, {0}}}, 0, 0, 0, 0, 0, (size_t)256 << 10,
               0, 0, 0, 0};
 
 /* Header words just below the pointer handed out: [-1] = size, [-2] = offset back to raw;
@@ -127,8 +128,11 @@ static inline void* tc_os_alloc(size_t size)
 static inline void tc_os_free(void* p, size_t size)
 {
 #if TC_RECYCLE
-    if (p)
-        munmap(p, size); /* any page range, across mappings */
+    /* Any page range, across mappings. munmap fails only if cutting a mapping in two would
+     * exceed vm.max_map_count; the pages still go back to the kernel (the range stays
+     * reserved). */
+    if (p && munmap(p, size) != 0)
+        madvise(p, size, MADV_DONTNEED);
 #else
     (void)size;
     free(p);
@@ -187,6 +191,7 @@ static void* tc_malloc(void* ctx, size_t size)
     size_t got = 0; /* bytes of them */
     tc_slot evicted[TC_SLOTS];
     int nevicted = 0;
+    size_t peak0, epoch0;
     pthread_mutex_lock(&tc_cache.lock);
     for (int i = tc_cache.count - 1; i >= 0; i--) /* newest first: likely still in cache */
         if (tc_cache.slot[i].size == total) {
@@ -263,7 +268,11 @@ static void* tc_malloc(void* ctx, size_t size)
             }
         }
     }
+    /* Counted as live from now on (so concurrent requests see it), even before the system
+     * has returned it; a failure below undoes this. */
     tc_cache.live += total;
+    peak0 = tc_cache.peak;
+    epoch0 = tc_cache.epoch;
     if (tc_cache.live > tc_cache.peak)
         tc_cache.peak = tc_cache.live;
     pthread_mutex_unlock(&tc_cache.lock);
@@ -275,8 +284,14 @@ static void* tc_malloc(void* ctx, size_t size)
     if (!blk.raw) {
         for (int p = 0; p < nparts; p++)
             tc_os_free(parts[p].raw, parts[p].size);
+        /* It was never live. Every value live took since then included `total`, so the mark
+         * without it is peak - total, or the mark before if tc_empty did not restart it. */
         pthread_mutex_lock(&tc_cache.lock);
         tc_cache.live -= total;
+        tc_cache.fresh -= total - got;
+        tc_cache.peak -= total;
+        if (tc_cache.epoch == epoch0 && tc_cache.peak < peak0)
+            tc_cache.peak = peak0;
         pthread_mutex_unlock(&tc_cache.lock);
         return NULL;
     }
@@ -376,6 +391,7 @@ static size_t tc_empty(void)
     tc_cache.count = 0;
     tc_cache.cached = 0;
     tc_cache.peak = tc_cache.live;
+    tc_cache.epoch++;
     pthread_mutex_unlock(&tc_cache.lock);
     for (int i = 0; i < n; i++)
         tc_os_free(evicted[i].raw, evicted[i].size);
@@ -400,7 +416,10 @@ static void tc_stats(size_t* out)
 static PyDataMem_Handler tc_handler = {
     "tinyconv_cache", 1, {NULL, tc_malloc, tc_calloc, tc_realloc, tc_free}};
 
-/* A forked child (DataLoader workers) starts with the lock free whatever the parent did. */
+/* fork() (DataLoader workers): the forking thread holds the lock across it, so the child's
+ * copy of the cache is consistent; the child starts with a fresh (unlocked) mutex. */
+static void tc_before_fork(void) { pthread_mutex_lock(&tc_cache.lock); }
+static void tc_after_fork_parent(void) { pthread_mutex_unlock(&tc_cache.lock); }
 static void tc_after_fork_child(void) { pthread_mutex_init(&tc_cache.lock, NULL); }
 
 #endif

@@ -18,6 +18,8 @@ cdef extern from "_alloc.h" nogil:
     PyDataMem_Handler tc_handler
     size_t tc_empty()
     void tc_stats(size_t* out)
+    void tc_before_fork()
+    void tc_after_fork_parent()
     void tc_after_fork_child()
 
 cdef extern from "pthread.h" nogil:
@@ -27,7 +29,7 @@ cdef extern from "numpy/arrayobject.h":
     object PyDataMem_SetHandler(object handler)
     object PyDataMem_GetHandler()
 
-pthread_atfork(NULL, NULL, tc_after_fork_child)
+pthread_atfork(tc_before_fork, tc_after_fork_parent, tc_after_fork_child)
 
 #: the capsule numpy wants; one for the life of the process (arrays keep a reference)
 handler = PyCapsule_New(&tc_handler, "mem_handler", NULL)

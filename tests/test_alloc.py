@@ -1,7 +1,9 @@
 """tinyconv's caching allocator for numpy arrays (csrc/_alloc.h)."""
 
+import os
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -118,6 +120,60 @@ def test_recycled_blocks_never_overlap_live_ones():
         assert (a == v).all()
     del live, a
     K.empty_cache()
+
+
+def test_a_failed_allocation_leaves_the_bound_intact():
+    """A request the system refuses was never in use: it must not raise the high-water mark
+    (the bound on live + cached)."""
+    K.empty_cache()
+    keep = np.ones(BIG, np.float32)
+    live, peak = _alloc.stats()[5:7]
+    with pytest.raises(MemoryError):
+        np.empty(1 << 50, np.uint8)                # 1 PiB
+    assert _alloc.stats()[5:7] == (live, peak)
+    for i in range(1, 9):                          # sizes that do not repeat: all misses
+        np.ones(i * BIG // 4 + 1024, np.float32)
+        cached, _, _, live2, peak2 = _alloc.stats()[2:7]
+        assert live2 + cached <= peak2 <= live2 + (9 << 20)
+    del keep
+    K.empty_cache()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_fork_while_other_threads_allocate():
+    """fork() takes the cache's lock, so a child never copies the cache half updated."""
+    stop = threading.Event()
+
+    def churn():
+        _alloc.install()
+        rng = np.random.default_rng(1)
+        while not stop.is_set():
+            a = np.ones(int(rng.integers(1, 16)) * (BIG // 8), np.float32)
+            del a
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(10):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)   # fork with threads
+                pid = os.fork()
+            if pid == 0:
+                ok = True
+                try:
+                    for n in (BIG // 4, 3 * BIG, BIG + 7):
+                        a = np.full(n, 3.0, np.float32)
+                        b = np.zeros(n, np.float32)
+                        ok &= bool((a == 3).all()) and not b.any()
+                        del a, b
+                    ok &= _alloc.stats()[5] >= 0
+                finally:
+                    os._exit(0 if ok else 3)
+            _, status = os.waitpid(pid, 0)
+            assert status == 0
+    finally:
+        stop.set()
+        t.join()
 
 
 def test_small_and_resized_arrays():

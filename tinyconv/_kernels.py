@@ -77,11 +77,11 @@ if _ALLOCATOR == "cache":
 
 def allocator_info():
     """One line for show_config: which allocator numpy arrays get, and the cache's counts."""
-    hits, misses, cached, blocks, min_size, _, _, split, _ = _alloc.stats()
+    hits, misses, cached, blocks, min_size, _, _, recycled, _ = _alloc.stats()
     if _ALLOCATOR != "cache":
         return "numpy's default (TINYCONV_ALLOCATOR=numpy)"
-    return (f"caching, blocks >= {min_size >> 10} KiB (hits {hits}, {split} of them from part "
-            f"of a larger block, misses {misses}, {blocks} blocks / {cached / 2**20:.1f} MiB "
+    return (f"caching, blocks >= {min_size >> 10} KiB (hits {hits}, {recycled} of them from "
+            f"other-sized blocks, misses {misses}, {blocks} blocks / {cached / 2**20:.1f} MiB "
             f"held)")
 
 
