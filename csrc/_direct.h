@@ -297,17 +297,25 @@ static void dc_widen_t_f(const float* G, ptrdiff_t M, float* Gt, ptrdiff_t Mpad,
  * still one contiguous run of wide positions at a fixed offset, and the forward and weight-
  * gradient kernels above run unchanged. Phases no tap reads are skipped (left as they are:
  * zero from the caller's calloc). */
+/* The columns k0 <= k < k1 of a row's even/odd split (Wq each, padded by pw on the left) that
+ * read inside the W columns of the input row, column 2k - pw and 2k + 1 - pw. */
+static inline void dc_pad2_inside(ptrdiff_t W, ptrdiff_t pw, ptrdiff_t Wq, ptrdiff_t* k0,
+                                  ptrdiff_t* k1)
+{
+    *k0 = (pw + 1) / 2;                            /* 2k - pw >= 0 from here */
+    *k1 = (W + pw - 1) / 2;                        /* 2k + 1 - pw < W below this */
+    if (*k1 > Wq)
+        *k1 = Wq;
+    if (*k0 > *k1)
+        *k0 = *k1;
+}
+
 /* dc_pad_f for a column stride of 2: both column phases of a row in one pass, the interior
  * (where both read inside the row) a deinterleaving loop the compiler vectorises. */
 static void dc_pad2_f(const float* x, float* p, const dw_geo* g, ptrdiff_t plane)
 {
-    ptrdiff_t Wq = g->Wp, pw = g->pw, W = g->W;
-    ptrdiff_t k0 = (pw + 1) / 2;                   /* 2k - pw >= 0 from here */
-    ptrdiff_t k1 = (W + pw - 1) / 2;               /* 2k + 1 - pw < W below this */
-    if (k1 > Wq)
-        k1 = Wq;
-    if (k0 > k1)
-        k0 = k1;
+    ptrdiff_t Wq = g->Wp, pw = g->pw, W = g->W, k0, k1;
+    dc_pad2_inside(W, pw, Wq, &k0, &k1);
     for (ptrdiff_t a = 0; a < g->sd; a++)
         for (ptrdiff_t b = 0; b < g->sh; b++) {
             ptrdiff_t ph = (a * g->sh + b) * 2;

@@ -126,12 +126,8 @@ static void wino_pad_f(const float* x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t H, 
                        ptrdiff_t ph, ptrdiff_t pw, float* E, float* O, ptrdiff_t Hq,
                        ptrdiff_t Wq)
 {
-    ptrdiff_t k0 = (pw + 1) / 2;              /* 2k - pw >= 0 from here */
-    ptrdiff_t k1 = (W + pw - 1) / 2;          /* 2k + 1 - pw < W below this */
-    if (k1 > Wq)
-        k1 = Wq;
-    if (k0 > k1)
-        k0 = k1;
+    ptrdiff_t k0, k1;
+    dc_pad2_inside(W, pw, Wq, &k0, &k1);
     for (ptrdiff_t j = 0; j < Hq; j++) {
         float* restrict e = E + j * Wq;
         float* restrict o = O + j * Wq;
