@@ -17,6 +17,8 @@
  *      into one new range (moving page-table entries, no page faults), plus fresh pages for
  *      whatever they do not cover;
  *   4. fresh memory, after releasing cached blocks, oldest first, until the bound holds.
+ * Step 3 is skipped (the request takes one fresh mapping) while the pieces beyond one per
+ * block, over all live and cached blocks, are near TC_MAX_EXTRA (see there).
  * Only exact sizes (1) could be reused before: a step's sizes change between forward and
  * backward, so holding one block per size needs 1.2-1.6x the peak, and under the bound a
  * LeNet-5 step (batch 64) reused 3 of 12 blocks; with 2 and 3 it reuses 11 of 12. What is
@@ -59,6 +61,14 @@
 #define TC_PIECES (TC_BIG_HEADER / 8 - 2) /* what the header has room for (see tc_mark_big) */
 #define TC_SMALL_HEADER 16 /* malloc's own alignment */
 #define TC_PAGE 4096
+/* Kernel mappings this allocator may add beyond one per block. Every piece of a block is
+ * (at most) one mapping, and the kernel refuses new mappings past vm.max_map_count (65530 by
+ * default), which would break unrelated mmaps in the process (thread stacks, dlopen, glibc's
+ * big mallocs). One mapping per live array is what glibc's mmap'd chunks cost too, and at most
+ * TC_SLOTS blocks are cached; the pieces beyond that are capped at 4096, 1/16 of the limit,
+ * which leaves ~60000 mappings for the rest of the process. A step's arrays need far fewer
+ * (LeNet-5 to ResNet-8: tens to a few hundred). */
+#define TC_MAX_EXTRA 4096
 
 typedef struct {
     char* raw;    /* start of the block (its header) */
@@ -78,8 +88,11 @@ static struct {
     size_t hits, misses; /* requests served without / with fresh pages */
     size_t recycled;     /* hits that split a larger block or moved pages (2, 3 above) */
     size_t fresh;        /* bytes of fresh memory asked of the system */
+    long extra;          /* pieces beyond one per block, live and cached (and being assembled) */
+    long max_extra;      /* step 3 only while extra + TC_PIECES - 1 <= this (TC_MAX_EXTRA) */
+    size_t capped;       /* requests served fresh instead of by step 3 because of max_extra */
 } tc_cache = {PTHREAD_MUTEX_INITIALIZER, {{NULL, 0, 0, {0}}}, 0, 0, 0, 0, 0, (size_t)256 << 10,
-              0, 0, 0, 0};
+              0, 0, 0, 0, 0, TC_MAX_EXTRA, 0};
 
 /* Header words just below the pointer handed out: [-1] = size, [-2] = offset back to raw;
  * big blocks also [-3] = pieces, [-4 - i] = length of piece i (the last one is implied). */
@@ -114,12 +127,18 @@ static inline void tc_read_big(void* ptr, tc_slot* b)
     b->len[b->n - 1] = rest;
 }
 
-static inline void* tc_os_alloc(size_t size)
+/* Fresh memory; or (placeholder) only an address range for pages that will all be moved
+ * over it: PROT_NONE and MAP_NORESERVE, so it takes no commit charge. */
+static inline void* tc_os_alloc(size_t size, int placeholder)
 {
 #if TC_RECYCLE
-    void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = placeholder ? mmap(NULL, size, PROT_NONE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                          : mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 #else
+    (void)placeholder;
     void* p = NULL;
     return posix_memalign(&p, TC_BIG_HEADER, size) == 0 ? p : NULL;
 #endif
@@ -139,7 +158,7 @@ static inline void tc_os_free(void* p, size_t size)
 #endif
 }
 
-/* Remove slot i (lock held). */
+/* Remove slot i (lock held); the caller accounts for where its pieces go. */
 static inline void tc_take(int i)
 {
     tc_cache.cached -= tc_cache.slot[i].size;
@@ -153,6 +172,7 @@ static inline void tc_take(int i)
 static inline void tc_split(int i, size_t size, tc_slot* head)
 {
     tc_slot* s = &tc_cache.slot[i];
+    int n0 = s->n;
     size_t left = size;
     int k = 0;
     head->raw = s->raw;
@@ -173,6 +193,26 @@ static inline void tc_split(int i, size_t size, tc_slot* head)
     s->raw += size;
     s->size -= size;
     tc_cache.cached -= size;
+    tc_cache.extra += (head->n - 1) + (s->n - 1) - (n0 - 1); /* one more block: never more */
+}
+
+/* A block's pieces leave the allocator (lock held). */
+static inline void tc_forget(const tc_slot* b) { tc_cache.extra -= b->n - 1; }
+
+/* Undo the accounting of a request of `total` bytes that failed after the lock was released
+ * (`fresh` bytes of it were to be fresh, `pieces` its pieces). */
+static void tc_undo(size_t total, size_t fresh, int pieces, size_t peak0, size_t epoch0)
+{
+    pthread_mutex_lock(&tc_cache.lock);
+    tc_cache.live -= total;
+    tc_cache.fresh -= fresh;
+    tc_cache.extra -= pieces - 1;
+    /* It was never live. Every value live took since then included `total`, so the mark
+     * without it is peak - total, or the mark before if tc_empty did not restart it. */
+    tc_cache.peak -= total;
+    if (tc_cache.epoch == epoch0 && tc_cache.peak < peak0)
+        tc_cache.peak = peak0;
+    pthread_mutex_unlock(&tc_cache.lock);
 }
 
 static void* tc_malloc(void* ctx, size_t size)
@@ -223,6 +263,11 @@ static void* tc_malloc(void* ctx, size_t size)
         if (best >= 0) {
             tc_split(best, total, &blk);
             split = 1;
+        } else if (tc_cache.extra + TC_PIECES - 1 > tc_cache.max_extra) {
+            /* Assembling could add up to TC_PIECES - 1 pieces: over the budget, one fresh
+             * mapping instead. */
+            if (tc_cache.count)
+                tc_cache.capped++;
         } else {
             /* Smaller blocks, largest first, while their pieces (and a piece of fresh pages
              * for the rest) fit in one block's TC_PIECES. */
@@ -248,6 +293,16 @@ static void* tc_malloc(void* ctx, size_t size)
         }
     }
 #endif
+    if (!blk.raw) {
+        /* The new block's pieces: the parts', then one of fresh pages for the rest. It
+         * replaces nparts blocks. */
+        for (int p = 0; p < nparts; p++)
+            for (int k = 0; k < parts[p].n; k++)
+                blk.len[blk.n++] = parts[p].len[k];
+        if (got < total)
+            blk.len[blk.n++] = total - got;
+        tc_cache.extra += (blk.n - 1) - (npieces - nparts);
+    }
     if (blk.raw || got == total)
         tc_cache.hits++;
     else
@@ -261,11 +316,12 @@ static void* tc_malloc(void* ctx, size_t size)
         while (tc_cache.count > 0 && after + tc_cache.cached > bound) {
             size_t excess = after + tc_cache.cached - bound; /* a multiple of TC_PAGE */
             if (TC_RECYCLE && tc_cache.slot[0].size > excess) {
-                tc_split(0, excess, &evicted[nevicted++]); /* no more than needed */
+                tc_split(0, excess, &evicted[nevicted]); /* no more than needed */
             } else {
-                evicted[nevicted++] = tc_cache.slot[0];
+                evicted[nevicted] = tc_cache.slot[0];
                 tc_take(0);
             }
+            tc_forget(&evicted[nevicted++]);
         }
     }
     /* Counted as live from now on (so concurrent requests see it), even before the system
@@ -280,49 +336,49 @@ static void* tc_malloc(void* ctx, size_t size)
         tc_os_free(evicted[i].raw, evicted[i].size);
     if (blk.raw)
         return tc_mark_big(&blk);
-    blk.raw = (char*)tc_os_alloc(total);
+    /* All pages from cached pieces: only an address range to move them to. */
+    blk.raw = (char*)tc_os_alloc(total, got == total);
     if (!blk.raw) {
         for (int p = 0; p < nparts; p++)
             tc_os_free(parts[p].raw, parts[p].size);
-        /* It was never live. Every value live took since then included `total`, so the mark
-         * without it is peak - total, or the mark before if tc_empty did not restart it. */
-        pthread_mutex_lock(&tc_cache.lock);
-        tc_cache.live -= total;
-        tc_cache.fresh -= total - got;
-        tc_cache.peak -= total;
-        if (tc_cache.epoch == epoch0 && tc_cache.peak < peak0)
-            tc_cache.peak = peak0;
-        pthread_mutex_unlock(&tc_cache.lock);
+        tc_undo(total, total - got, blk.n, peak0, epoch0);
         return NULL;
     }
 #if TC_RECYCLE
-    /* Move each piece of the parts over the fresh range; whatever is left of it is the last
-     * piece. A piece that cannot be moved is released, and its range stays fresh pages. */
+    /* Move each piece of the parts over the new range (the rest of it is the fresh last
+     * piece). A piece that cannot be moved is released and its range mapped afresh: an older
+     * kernel may have unmapped the target before failing. If even that fails, so does the
+     * request. */
     size_t off = 0, lost = 0;
     for (int p = 0; p < nparts; p++) {
         char* src = parts[p].raw;
         for (int k = 0; k < parts[p].n; k++) {
             size_t len = parts[p].len[k];
-            if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, blk.raw + off) ==
-                MAP_FAILED) {
-                munmap(src, len);
+            char* dst = blk.raw + off;
+            if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) {
+                if (mmap(dst, len, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+                    /* Release the new range (pieces moved so far included) and every
+                     * piece not moved yet. */
+                    tc_os_free(blk.raw, total);
+                    tc_os_free(src, parts[p].raw + parts[p].size - src);
+                    for (int q = p + 1; q < nparts; q++)
+                        tc_os_free(parts[q].raw, parts[q].size);
+                    tc_undo(total, total - got, blk.n, peak0, epoch0);
+                    return NULL;
+                }
+                tc_os_free(src, len);
                 lost += len;
             }
-            blk.len[blk.n++] = len;
             src += len;
             off += len;
         }
     }
-    if (off < total)
-        blk.len[blk.n++] = total - off;
     if (lost) {
         pthread_mutex_lock(&tc_cache.lock);
         tc_cache.fresh += lost;
         pthread_mutex_unlock(&tc_cache.lock);
     }
-#else
-    blk.n = 1;
-    blk.len[0] = total;
 #endif
     return tc_mark_big(&blk);
 }
@@ -345,6 +401,7 @@ static void tc_free(void* ctx, void* ptr, size_t size)
     if (tc_cache.count == TC_SLOTS) {
         evicted = tc_cache.slot[0];
         tc_take(0);
+        tc_forget(&evicted);
     }
     tc_cache.slot[tc_cache.count++] = blk;
     tc_cache.cached += blk.size;
@@ -388,6 +445,8 @@ static size_t tc_empty(void)
     n = tc_cache.count;
     bytes = tc_cache.cached;
     memcpy(evicted, tc_cache.slot, (size_t)n * sizeof(tc_slot));
+    for (int i = 0; i < n; i++)
+        tc_forget(&evicted[i]);
     tc_cache.count = 0;
     tc_cache.cached = 0;
     tc_cache.peak = tc_cache.live;
@@ -413,11 +472,25 @@ static void tc_stats(size_t* out)
     pthread_mutex_unlock(&tc_cache.lock);
 }
 
+/* (pieces beyond one per block, their budget, requests served fresh because of it); a
+ * budget >= 0 replaces the old one (tests lower it). */
+static void tc_map_budget(long budget, long* out)
+{
+    pthread_mutex_lock(&tc_cache.lock);
+    if (budget >= 0)
+        tc_cache.max_extra = budget;
+    out[0] = tc_cache.extra;
+    out[1] = tc_cache.max_extra;
+    out[2] = (long)tc_cache.capped;
+    pthread_mutex_unlock(&tc_cache.lock);
+}
+
 static PyDataMem_Handler tc_handler = {
     "tinyconv_cache", 1, {NULL, tc_malloc, tc_calloc, tc_realloc, tc_free}};
 
 /* fork() (DataLoader workers): the forking thread holds the lock across it, so the child's
- * copy of the cache is consistent; the child starts with a fresh (unlocked) mutex. */
+ * copy of the cache (and of the piece count: the child has the same mappings) is consistent;
+ * the child starts with a fresh (unlocked) mutex. */
 static void tc_before_fork(void) { pthread_mutex_lock(&tc_cache.lock); }
 static void tc_after_fork_parent(void) { pthread_mutex_unlock(&tc_cache.lock); }
 static void tc_after_fork_child(void) { pthread_mutex_init(&tc_cache.lock, NULL); }

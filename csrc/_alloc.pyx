@@ -18,6 +18,7 @@ cdef extern from "_alloc.h" nogil:
     PyDataMem_Handler tc_handler
     size_t tc_empty()
     void tc_stats(size_t* out)
+    void tc_map_budget(long budget, long* out)
     void tc_before_fork()
     void tc_after_fork_parent()
     void tc_after_fork_child()
@@ -59,3 +60,12 @@ def stats():
     cdef size_t out[9]
     tc_stats(out)
     return tuple(out[i] for i in range(9))
+
+
+def map_budget(budget=-1):
+    """(pieces beyond one per block in live and cached blocks, their budget, requests served
+    with one fresh mapping because assembling would pass the budget). A budget >= 0 replaces
+    the current one (for tests; the default keeps the process well under vm.max_map_count)."""
+    cdef long out[3]
+    tc_map_budget(budget, out)
+    return out[0], out[1], out[2]

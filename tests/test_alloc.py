@@ -122,6 +122,66 @@ def test_recycled_blocks_never_overlap_live_ones():
     K.empty_cache()
 
 
+def _maps():
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="Linux only")
+def test_kernel_mappings_stay_within_the_budget():
+    """An array assembled from the pages of 14 smaller blocks is 14 kernel mappings; kept
+    alive by the thousand they would exhaust vm.max_map_count. Past the budget of pieces a
+    request takes one fresh mapping instead (the budget is lowered here to keep it quick)."""
+    K.empty_cache()
+    extra0, budget, capped0 = _alloc.map_budget()
+    _alloc.map_budget(3 * 13)                      # room for 3 arrays of 14 pieces
+    try:
+        keep = []
+        m0 = _maps()
+        for _ in range(60):
+            tmp = [np.empty(BIG // 16, np.float32) for _ in range(14)]    # 14 x 256 KiB
+            while tmp:                             # freed oldest first: the moved pieces
+                tmp.pop(0)                         # are not merged back into one mapping
+            keep.append(np.empty(14 * (BIG // 16) - 2048, np.float32))   # their pages
+            _alloc.empty()
+            assert _alloc.map_budget()[0] - extra0 <= 3 * 13
+        grown = _maps() - m0
+        capped = _alloc.map_budget()[2] - capped0
+        for a in keep:                             # every page mapped and writable
+            a[::1024] = 1.0
+            a[-1] = 2.0
+        del keep, a
+    finally:
+        _alloc.map_budget(budget)
+    assert capped >= 50
+    assert grown <= 60 + 3 * 14 + 64               # 60 x 14 = 840 without the budget
+    K.empty_cache()
+    assert _alloc.map_budget()[0] == extra0        # every piece accounted for, both ways
+
+
+def test_piece_count_is_kept_on_every_path():
+    """Split, assembled, evicted, resized and freed blocks: once all are freed and the cache
+    emptied, the count of pieces is back where it started."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("one piece per block off Linux")
+    rng = np.random.default_rng(2)
+    K.empty_cache()
+    extra0 = _alloc.map_budget()[0]
+    live = []
+    for i in range(300):
+        if live and (len(live) > 10 or rng.random() < 0.4):
+            live.pop(int(rng.integers(len(live))))
+        elif live and rng.random() < 0.2:
+            live[-1].resize(int(rng.integers(BIG // 16, 2 * BIG)), refcheck=False)
+        else:
+            live.append(np.ones(int(rng.integers(BIG // 16, 2 * BIG)), np.float32))
+        assert _alloc.map_budget()[0] >= extra0
+    assert _alloc.stats()[7] > 0                   # some blocks were recycled
+    del live
+    K.empty_cache()
+    assert _alloc.map_budget()[0] == extra0
+
+
 def test_a_failed_allocation_leaves_the_bound_intact():
     """A request the system refuses was never in use: it must not raise the high-water mark
     (the bound on live + cached)."""
