@@ -11,14 +11,16 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def _env_after_import(**preset):
     env = {k: v for k, v in os.environ.items() if k not in KEYS}
     env.update(preset)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    # the tinyconv these tests import (installed, or built in place), not the source tree's
+    import tinyconv
+    where = os.path.dirname(os.path.dirname(os.path.abspath(tinyconv.__file__)))
+    env["PYTHONPATH"] = where + os.pathsep + env.get("PYTHONPATH", "")
     code = ("import json, os, tinyconv; "
             f"d = {{k: os.environ.get(k) for k in {KEYS!r}}}; "
             "d['shown'] = tinyconv._parallel._wait_policy; print(json.dumps(d))")
