@@ -547,12 +547,14 @@ cdef Py_ssize_t WINO3_MIN_OUTPUTS = 64
 
 def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1,
                  Py_ssize_t min_channels_3d=-1, Py_ssize_t min_outputs_3d=-1):
-    """Let float32 convolutions with a 3x3 kernel in (H, W), stride 1 and no dilation take
-    Winograd F(2x2, 3x3) (csrc/_wino.h; the default), or never. 2-D layers (and 1x3x3 ones)
-    take it when both channel counts per group reach min_channels (default 32) and a plane has
-    min_outputs outputs (default 256; a quarter of that with twice the channels); 3x3x3 layers when both reach min_channels_3d (default 8;
-    their product twice its square) and a plane has min_outputs_3d outputs (default 64).
-    Negative values keep the current thresholds. Returns the previous on/off setting.
+    """Let float32 convolutions with a 3x3 kernel in (H, W) and stride 1 take Winograd
+    F(2x2, 3x3) (csrc/_wino.h; the default), or never. 2-D layers (and 1x3x3 ones) take it when
+    both channel counts per group reach min_channels (default 32) and a plane has min_outputs
+    outputs (default 256; a quarter of that with twice the channels); dilated 2-D layers whose
+    sizes and paddings are multiples of the dilation alike, per phase plane; 3x3x3 layers
+    (undilated) when both counts reach min_channels_3d (default 8; their product twice its
+    square) and a plane has min_outputs_3d outputs (default 64). Negative values keep the
+    current thresholds. Returns the previous on/off setting.
 
     Winograd sums other products than the direct kernel: results agree to float rounding
     (relative 1e-6), and a NaN input reaches exactly the outputs it would reach directly, but
