@@ -595,7 +595,7 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
     Layout: a channel's 16 transformed rows lie together, V[c][xi][tile] and Mt[m][xi][tile]
     (channel blocks of VC floats, 64 more than 16 rows so that they do not fall on one cache
     set), so each transform writes or reads 16 rows at one small stride, ldt, which is a
-    constant (64) in the common case. Returns 1 if a buffer is missing."""
+    constant (64) in the common case (see wino_input_row_f). Returns 1 if a buffer is missing."""
     cdef Py_ssize_t dh = s.dh, dw = s.dw, nph = s.dh * s.dw, N = s.N, C = s.C, M = s.M
     cdef Py_ssize_t groups = s.groups, D = s.D, kd = s.kd, pd = s.pd, oD = s.oD
     cdef Py_ssize_t H = s.H // dh, W = s.W // dw, ph = s.ph // dh, pw = s.pw // dw
@@ -661,16 +661,10 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
                                 top = iz
                                 for c in range(Cg):
                                     for tl in range(nt):
-                                        if ldt == 64:   # the stride a constant: no spilled rows
-                                            wino_input_row_f(P + (iz * Cg + c) * PP,
-                                                             P + (iz * Cg + c) * PP + Hq * Wq,
-                                                             Wq, ti0 + tl, tW, V + base + c * VC,
-                                                             64, tl * tW)
-                                        else:
-                                            wino_input_row_f(P + (iz * Cg + c) * PP,
-                                                             P + (iz * Cg + c) * PP + Hq * Wq,
-                                                             Wq, ti0 + tl, tW, V + base + c * VC,
-                                                             ldt, tl * tW)
+                                        wino_input_row_f(P + (iz * Cg + c) * PP,
+                                                         P + (iz * Cg + c) * PP + Hq * Wq, Wq,
+                                                         ti0 + tl, tW, V + base + c * VC, ldt,
+                                                         tl * tW)
                         for c in range(Cg):
                             roff[c * kd + z] = base + c * VC
                     for xi in range(16):
@@ -678,16 +672,10 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
                                         Mpad, Mt + xi * ldt, VC, ldt, voff)
                     for m in range(M):
                         for tl in range(nt):
-                            if ldt == 64:
-                                wino_output_row_f(Mt + m * VC, 64, tl * tW, ti0 + tl, tW,
-                                                  bb[g * M + m] if has_bias else 0,
-                                                  yb + ((n * groups + g) * M + m) * oD * oHW
-                                                  + od * oHW + ob, dh * s.oW, dw, oH, oW, tmp)
-                            else:
-                                wino_output_row_f(Mt + m * VC, ldt, tl * tW, ti0 + tl, tW,
-                                                  bb[g * M + m] if has_bias else 0,
-                                                  yb + ((n * groups + g) * M + m) * oD * oHW
-                                                  + od * oHW + ob, dh * s.oW, dw, oH, oW, tmp)
+                            wino_output_row_f(Mt + m * VC, ldt, tl * tW, ti0 + tl, tW,
+                                              bb[g * M + m] if has_bias else 0,
+                                              yb + ((n * groups + g) * M + m) * oD * oHW
+                                              + od * oHW + ob, dh * s.oW, dw, oH, oW, tmp)
                 ti0 = ti0 + nt
         free(P)
         free(V)

@@ -49,7 +49,7 @@ static void wino_weights_f(const float* w, ptrdiff_t M, ptrdiff_t C, float* U, p
 /* V[xi][c][t0 + j] (row stride ldt per c, C*ldt per xi) = (B^T d B)[xi] for the tiles j < tW
  * of tile row ti, channel c: E, O are its even/odd column planes (row stride Wq). */
 static inline __attribute__((always_inline)) void
-wino_input_row_f(const float* restrict E, const float* restrict O,
+wino_input_row_k(const float* restrict E, const float* restrict O,
                                     ptrdiff_t Wq, ptrdiff_t ti, ptrdiff_t tW,
                                     float* restrict V, ptrdiff_t xs, ptrdiff_t t0)
 {
@@ -85,7 +85,7 @@ wino_input_row_f(const float* restrict E, const float* restrict O,
  * is y[r*yrs + q*ycs] (a dilated convolution's phase plane is written in place with
  * yrs = dh*width, ycs = dw), and tmp holds 4*tW floats. */
 static inline __attribute__((always_inline)) void
-wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_t ti,
+wino_output_row_k(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_t ti,
                   ptrdiff_t tW, float b, float* restrict y, ptrdiff_t yrs, ptrdiff_t ycs,
                   ptrdiff_t oH, ptrdiff_t oW, float* restrict tmp)
 {
@@ -116,6 +116,27 @@ wino_output_row_f(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_
             for (ptrdiff_t q = 0; q < oW; q++)
                 row[q * ycs] = r[q];
     }
+}
+
+/* wino_input_row_k and wino_output_row_k as called: with xs a compile-time 64 (ldt in the
+ * common case) the 16 row addresses are constant offsets instead of spilled pointers. */
+static inline void wino_input_row_f(const float* E, const float* O, ptrdiff_t Wq, ptrdiff_t ti,
+                                    ptrdiff_t tW, float* V, ptrdiff_t xs, ptrdiff_t t0)
+{
+    if (xs == 64)
+        wino_input_row_k(E, O, Wq, ti, tW, V, 64, t0);
+    else
+        wino_input_row_k(E, O, Wq, ti, tW, V, xs, t0);
+}
+
+static inline void wino_output_row_f(const float* Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_t ti,
+                                     ptrdiff_t tW, float b, float* y, ptrdiff_t yrs,
+                                     ptrdiff_t ycs, ptrdiff_t oH, ptrdiff_t oW, float* tmp)
+{
+    if (xs == 64)
+        wino_output_row_k(Mt, 64, t0, ti, tW, b, y, yrs, ycs, oH, oW, tmp);
+    else
+        wino_output_row_k(Mt, xs, t0, ti, tW, b, y, yrs, ycs, oH, oW, tmp);
 }
 
 /* The even and odd columns (E, O: Hq rows of Wq) of a plane zero-padded by ph rows on top and

@@ -608,8 +608,8 @@ def bias_grad(g):
 def add_bias(x, bias):
     """``x[n, o, :] += bias[o]`` in place for x (N, O, L) contiguous; returns x."""
     op = "add_bias"
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or not x.flags.c_contiguous:
-        raise ValueError(f"{op}: x must be a C-contiguous 3-D numpy array")
+    if isinstance(x, np.ndarray) and not x.flags.c_contiguous:  # a copy would be changed
+        raise ValueError(f"{op}: x must be C-contiguous (it is changed in place)")
     x = _float_array(op, "x", x, 3)
     b = _float_array(op, "bias", bias, 1)
     _same_dtype(op, x, b, ("x", "bias"))
