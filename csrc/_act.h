@@ -217,4 +217,177 @@ TC_INLINE double tc_normal_cdf_gauss_d(double x, double *gauss)
 
 static int tc_act_cloned(void) { return TC_CLONED; }
 
+/* ------------------------------------------- derivative bit masks of the piecewise-linear kinds
+ *
+ * relu, leaky_relu, hardtanh (relu6) and threshold have a derivative of 1 on one side of their
+ * kinks and 0 (leaky_relu: its slope) on the other, so their backward needs one bit per
+ * element, not the saved input or output: on float32 the forward writes that bit and the
+ * backward reads the upstream gradient and n/8 bytes instead of 2n floats. On a 16 MiB tensor
+ * that took the backward from 1.32 to 0.92 ms, fwd+bwd of relu 1.22-1.25x faster (2 threads).
+ *
+ * Bit i (m[i >> 3] >> (i & 7) & 1) is 1 where the gradient passes through:
+ *     bit = cmp(x, lo) && !(x >= hi)
+ * with cmp = !(x <= lo) (a NaN gives 1: relu, hardtanh, threshold) or x > lo (NaN gives 0:
+ * leaky_relu), hi = NaN for the one-sided kinds; gx = bit ? g : (leaky_relu ? g * slope : 0),
+ * exactly the branches of the kinds' _grad functions in _act_template.h.
+ *
+ * GCC does not vectorise packing comparisons into bits, so the loops are written with AVX-512
+ * and AVX2 intrinsics, next to a portable one, and tc_mask_select picks the best the CPU has
+ * (tests force each level in turn). Float64 keeps the saved-tensor backward. */
+
+#define TC_MASK_SCALAR 0
+#define TC_MASK_AVX2 1
+#define TC_MASK_AVX512 2
+
+typedef struct {
+    float lo, hi, slope;
+    int ordered, scaled;
+} tc_mask_spec;
+
+/* The mask parameters of kind with parameters a, b; returns 0 for a kind without a mask. */
+static int tc_mask_spec_of(int kind, float a, float b, tc_mask_spec *sp)
+{
+    sp->lo = 0.0f;
+    sp->hi = NAN;
+    sp->slope = 0.0f;
+    sp->ordered = 0;
+    sp->scaled = 0;
+    switch (kind) {
+    case TC_RELU: return 1;
+    case TC_LEAKY_RELU: sp->ordered = 1; sp->scaled = 1; sp->slope = a; return 1;
+    case TC_HARDTANH: sp->lo = a; sp->hi = b; return 1;
+    case TC_THRESHOLD: sp->lo = a; return 1;
+    default: return 0;
+    }
+}
+
+static void tc_mask_scalar_f(const float *restrict x, uint8_t *restrict m, Py_ssize_t n,
+                             const tc_mask_spec *sp)
+{
+    Py_ssize_t i, j;
+    for (i = 0; i < n; i += 8) {
+        unsigned bits = 0;
+        for (j = 0; j < 8 && i + j < n; j++) {
+            float v = x[i + j];
+            int pass = (sp->ordered ? v > sp->lo : !(v <= sp->lo)) & !(v >= sp->hi);
+            bits |= (unsigned)pass << j;
+        }
+        m[i >> 3] = (uint8_t)bits;
+    }
+}
+
+static void tc_mask_backward_scalar_f(const float *restrict g, const uint8_t *restrict m,
+                                      float *restrict gx, Py_ssize_t n, const tc_mask_spec *sp)
+{
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        float other = sp->scaled ? g[i] * sp->slope : 0.0f;
+        gx[i] = (m[i >> 3] >> (i & 7)) & 1 ? g[i] : other;
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define TC_MASK_X86 1
+
+__attribute__((target("avx512f"))) static void tc_mask_avx512_f(
+    const float *restrict x, uint8_t *restrict m, Py_ssize_t n, const tc_mask_spec *sp)
+{
+    const __m512 lo = _mm512_set1_ps(sp->lo), hi = _mm512_set1_ps(sp->hi);
+    Py_ssize_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __mmask16 k = sp->ordered ? _mm512_cmp_ps_mask(v, lo, _CMP_GT_OQ)
+                                  : _mm512_cmp_ps_mask(v, lo, _CMP_NLE_UQ);
+        uint16_t bits = (uint16_t)(k & _mm512_cmp_ps_mask(v, hi, _CMP_NGE_UQ));
+        memcpy(m + (i >> 3), &bits, 2);
+    }
+    tc_mask_scalar_f(x + i, m + (i >> 3), n - i, sp);
+}
+
+__attribute__((target("avx512f"))) static void tc_mask_backward_avx512_f(
+    const float *restrict g, const uint8_t *restrict m, float *restrict gx, Py_ssize_t n,
+    const tc_mask_spec *sp)
+{
+    const __m512 slope = _mm512_set1_ps(sp->slope);
+    Py_ssize_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        uint16_t bits;
+        __m512 v = _mm512_loadu_ps(g + i);
+        __m512 other = sp->scaled ? _mm512_mul_ps(v, slope) : _mm512_setzero_ps();
+        memcpy(&bits, m + (i >> 3), 2);
+        _mm512_storeu_ps(gx + i, _mm512_mask_mov_ps(other, (__mmask16)bits, v));
+    }
+    tc_mask_backward_scalar_f(g + i, m + (i >> 3), gx + i, n - i, sp);
+}
+
+__attribute__((target("avx2"))) static void tc_mask_avx2_f(
+    const float *restrict x, uint8_t *restrict m, Py_ssize_t n, const tc_mask_spec *sp)
+{
+    const __m256 lo = _mm256_set1_ps(sp->lo), hi = _mm256_set1_ps(sp->hi);
+    Py_ssize_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 k = sp->ordered ? _mm256_cmp_ps(v, lo, _CMP_GT_OQ)
+                               : _mm256_cmp_ps(v, lo, _CMP_NLE_UQ);
+        k = _mm256_and_ps(k, _mm256_cmp_ps(v, hi, _CMP_NGE_UQ));
+        m[i >> 3] = (uint8_t)_mm256_movemask_ps(k);
+    }
+    tc_mask_scalar_f(x + i, m + (i >> 3), n - i, sp);
+}
+
+__attribute__((target("avx2"))) static void tc_mask_backward_avx2_f(
+    const float *restrict g, const uint8_t *restrict m, float *restrict gx, Py_ssize_t n,
+    const tc_mask_spec *sp)
+{
+    const __m256 slope = _mm256_set1_ps(sp->slope);
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    Py_ssize_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(g + i);
+        __m256 other = sp->scaled ? _mm256_mul_ps(v, slope) : _mm256_setzero_ps();
+        __m256i on = _mm256_and_si256(_mm256_set1_epi32(m[i >> 3]), lane);
+        on = _mm256_cmpeq_epi32(on, lane);
+        _mm256_storeu_ps(gx + i, _mm256_blendv_ps(other, v, _mm256_castsi256_ps(on)));
+    }
+    tc_mask_backward_scalar_f(g + i, m + (i >> 3), gx + i, n - i, sp);
+}
+#else
+#define TC_MASK_X86 0
+#endif
+
+/* The best level this CPU runs. */
+static int tc_mask_best(void)
+{
+#if TC_MASK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return TC_MASK_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return TC_MASK_AVX2;
+#endif
+    return TC_MASK_SCALAR;
+}
+
+/* The mask of x (n elements) at level isa (at most tc_mask_best()); n need not be a multiple
+   of 8 only for the last block of an array. */
+static void tc_mask_f(int isa, const float *x, uint8_t *m, Py_ssize_t n, const tc_mask_spec *sp)
+{
+#if TC_MASK_X86
+    if (isa == TC_MASK_AVX512) { tc_mask_avx512_f(x, m, n, sp); return; }
+    if (isa == TC_MASK_AVX2) { tc_mask_avx2_f(x, m, n, sp); return; }
+#endif
+    tc_mask_scalar_f(x, m, n, sp);
+}
+
+static void tc_mask_backward_f(int isa, const float *g, const uint8_t *m, float *gx,
+                               Py_ssize_t n, const tc_mask_spec *sp)
+{
+#if TC_MASK_X86
+    if (isa == TC_MASK_AVX512) { tc_mask_backward_avx512_f(g, m, gx, n, sp); return; }
+    if (isa == TC_MASK_AVX2) { tc_mask_backward_avx2_f(g, m, gx, n, sp); return; }
+#endif
+    tc_mask_backward_scalar_f(g, m, gx, n, sp);
+}
+
 #endif

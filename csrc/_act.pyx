@@ -52,6 +52,18 @@ cdef extern from "_act.h" nogil:
     void tc_rrelu_forward_d(const double* x, double* u, double* y, Py_ssize_t n,
                             double lower, double upper)
     int tc_act_cloned()
+    enum:
+        TC_MASK_SCALAR
+        TC_MASK_AVX2
+        TC_MASK_AVX512
+    ctypedef struct tc_mask_spec:
+        pass
+    int tc_mask_spec_of(int kind, float a, float b, tc_mask_spec* sp)
+    int tc_mask_best()
+    void tc_mask_f(int isa, const float* x, unsigned char* m, Py_ssize_t n,
+                   const tc_mask_spec* sp)
+    void tc_mask_backward_f(int isa, const float* g, const unsigned char* m, float* gx,
+                            Py_ssize_t n, const tc_mask_spec* sp)
 
 
 #: Kernel codes by name. Parameters (a, b, c) of each: leaky_relu (slope), hardtanh (min, max),
@@ -70,6 +82,79 @@ FROM_OUTPUT = frozenset({"relu", "sigmoid", "tanh"})
 
 #: Elements per block (the unit of work handed to a thread).
 BLOCK = TC_ACT_BLOCK
+
+#: Kinds whose float32 backward reads a bit mask written by the forward (forward_masked).
+MASKED = frozenset({"relu", "leaky_relu", "hardtanh", "threshold"})
+
+#: Instruction-set levels of the mask loops, by name.
+MASK_LEVELS = {"scalar": TC_MASK_SCALAR, "avx2": TC_MASK_AVX2, "avx512": TC_MASK_AVX512}
+
+cdef int _mask_best = tc_mask_best()
+cdef int _mask_isa = _mask_best
+
+
+def mask_level(level=None):
+    """The level (a key of MASK_LEVELS) the mask loops use; with ``level``, switch to it
+    (for tests: each level must give the same bits) and return the previous one. ``None``
+    keeps it; ``'best'`` restores the best the CPU runs."""
+    global _mask_isa
+    names = {v: k for k, v in MASK_LEVELS.items()}
+    prev = names[_mask_isa]
+    if level is not None:
+        code = _mask_best if level == "best" else MASK_LEVELS.get(level)
+        if code is None:
+            raise ValueError(f"mask_level: unknown level {level!r}; expected one of "
+                             f"{sorted(MASK_LEVELS)} or 'best'")
+        if code > _mask_best:
+            raise ValueError(f"mask_level: this CPU does not run {level!r} "
+                             f"(best: {names[_mask_best]!r})")
+        _mask_isa = code
+    return prev
+
+
+cdef tc_mask_spec _spec(int kind, double a, double b) except *:
+    cdef tc_mask_spec sp
+    if not tc_mask_spec_of(kind, <float>a, <float>b, &sp):
+        raise ValueError(f"activation kind {kind} has no derivative mask")
+    return sp
+
+
+def forward_masked(int kind, const float[::1] x, float[::1] y, unsigned char[::1] m, double a,
+                   double b, double c, int nthreads):
+    """y = f(x) as forward, and m (at least ceil(n / 8) bytes) the bits of the backward of
+    backward_masked, for the kinds in MASKED."""
+    cdef Py_ssize_t n = x.shape[0], nb = (n + TC_ACT_BLOCK - 1) // TC_ACT_BLOCK, k, lo, ln
+    cdef tc_mask_spec sp = _spec(kind, a, b)
+    cdef const float* xp = &x[0]
+    cdef float* yp = &y[0]
+    cdef unsigned char* mp = &m[0]
+    cdef int isa = _mask_isa
+    if m.shape[0] < (n + 7) // 8:
+        raise ValueError(f"forward_masked: mask of {m.shape[0]} bytes for {n} elements")
+    with nogil, parallel(num_threads=nthreads):
+        for k in prange(nb, schedule='static'):
+            lo = k * TC_ACT_BLOCK
+            ln = _len(n, lo, TC_ACT_BLOCK)
+            tc_act_forward_f(kind, xp + lo, yp + lo, ln, a, b, c)
+            tc_mask_f(isa, xp + lo, mp + lo // 8, ln, &sp)
+
+
+def backward_masked(int kind, const float[::1] g, const unsigned char[::1] m, float[::1] gx,
+                    double a, double b, int nthreads):
+    """gx = g where the mask bit is 1, else 0 (leaky_relu: g * slope)."""
+    cdef Py_ssize_t n = g.shape[0], nb = (n + TC_ACT_BLOCK - 1) // TC_ACT_BLOCK, k, lo
+    cdef tc_mask_spec sp = _spec(kind, a, b)
+    cdef const float* gp = &g[0]
+    cdef const unsigned char* mp = &m[0]
+    cdef float* op = &gx[0]
+    cdef int isa = _mask_isa
+    if m.shape[0] < (n + 7) // 8:
+        raise ValueError(f"backward_masked: mask of {m.shape[0]} bytes for {n} elements")
+    with nogil, parallel(num_threads=nthreads):
+        for k in prange(nb, schedule='static'):
+            lo = k * TC_ACT_BLOCK
+            tc_mask_backward_f(isa, gp + lo, mp + lo // 8, op + lo, _len(n, lo, TC_ACT_BLOCK),
+                               &sp)
 
 
 def cloned():

@@ -265,6 +265,71 @@ def test_one_and_two_threads_identical(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+# ------------------------------------------------------------------------- derivative masks
+MASKED_CASES = [("relu", ()), ("leaky_relu", (0.01,)), ("leaky_relu", (0.0,)),
+                ("leaky_relu", (-0.5,)), ("hardtanh", (0.0, 6.0)), ("hardtanh", (-1.0, 2.0)),
+                ("threshold", (0.5, 2.0))]
+
+
+def _mask_levels():
+    from tinyconv import _act
+
+    best = _act.mask_level()
+    order = ["scalar", "avx2", "avx512"]
+    return order[:order.index(best) + 1]
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 15, 17, 8191, 8192, 8200, 3 * 8192 + 21])
+@pytest.mark.parametrize("kind,params", MASKED_CASES, ids=lambda v: str(v))
+def test_masked_backward_equals_the_saved_tensor_backward(kind, params, n):
+    """The float32 bit-mask path (relu family) gives exactly the values of the kernels that
+    read the saved input/output, at every instruction-set level the CPU runs, with the kinks,
+    -0, infinities and NaN in both the input and the upstream gradient, and lengths that are
+    not multiples of 8, 16 or the block."""
+    from tinyconv import _act
+
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    specials = np.array([0, -0.0, np.nan, np.inf, -np.inf, 6, -1, 2, 0.5], np.float32)
+    x[rng.integers(0, n, size=min(n, 40))] = rng.choice(specials, size=min(n, 40))
+    g = rng.standard_normal(n).astype(np.float32)
+    g[rng.integers(0, n, size=min(n, 10))] = rng.choice(
+        np.array([np.inf, -np.inf, np.nan], np.float32), size=min(n, 10))
+    y_ref = _kernels.activation(kind, x, *params)
+    saved = y_ref if kind in _kernels.ACTIVATION_FROM_OUTPUT else x
+    gx_ref = _kernels.activation_backward(kind, g, saved, *params)
+    try:
+        for level in _mask_levels():
+            _act.mask_level(level)
+            y, mask = _kernels.activation_masked(kind, x, *params)
+            assert mask.dtype == np.uint8 and mask.shape == ((n + 7) // 8,)
+            np.testing.assert_array_equal(y, y_ref, err_msg=level)
+            np.testing.assert_array_equal(
+                _kernels.activation_backward_masked(kind, g, mask, *params), gx_ref,
+                err_msg=level)
+    finally:
+        _act.mask_level("best")
+
+
+def test_masked_path_is_what_autograd_uses():
+    """float32 relu saves n/8 bytes for its backward; float64 and no-grad calls save nothing
+    of the kind."""
+    x = tc.tensor(np.linspace(-2, 2, 64, dtype=np.float32), requires_grad=True)
+    y = F.relu(x)
+    assert y._node.ctx.masked and y._node.ctx.saved_tensors[0].nbytes == 8
+    y.backward(np.ones(64, np.float32))
+    np.testing.assert_array_equal(x.grad.numpy(), (x.numpy() > 0).astype(np.float32))
+    assert not F.relu(tc.tensor(np.ones(4), requires_grad=True))._node.ctx.masked
+
+
+def test_mask_level_rejects_unknown_levels():
+    from tinyconv import _act
+
+    with pytest.raises(ValueError, match="mask_level: unknown level 'sse9'"):
+        _act.mask_level("sse9")
+    assert _act.mask_level() == _act.mask_level("best")
+
+
 # ------------------------------------------------------------------------- PReLU
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape,num", [((4, 3, 9, 11), 3), ((4, 3, 9, 11), 1), ((6, 5), 5),
@@ -474,6 +539,13 @@ ERRORS = [
      r"gelu_backward: grad_out has shape \(3,\) but saved has shape \(4,\)"),
     (lambda: _kernels.activation_backward("gelu", np.ones(3), np.ones(3, np.float32)),
      TypeError, r"gelu_backward: grad_out is float64 but saved is float32"),
+    (lambda: _kernels.activation_masked("gelu", np.ones(3, np.float32)), ValueError,
+     r"activation_masked: 'gelu' has no derivative mask"),
+    (lambda: _kernels.activation_masked("relu", np.ones(3)), TypeError,
+     r"activation_masked: x must be float32, got float64"),
+    (lambda: _kernels.activation_backward_masked("relu", np.ones(9, np.float32),
+                                                 np.ones(1, np.uint8)), ValueError,
+     r"relu_backward: mask must be a contiguous uint8 array of 2 bytes for grad_out of shape"),
     (lambda: _kernels.prelu(np.ones((2, 3)), np.ones(0)), ValueError,
      r"prelu: weight is empty"),
     (lambda: _kernels.prelu(np.ones((2, 3)), np.ones(2)), ValueError,

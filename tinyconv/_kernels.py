@@ -48,7 +48,8 @@ __all__ = [
     "adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
     "max_unpool", "max_unpool_backward",
     "deform_im2col", "deform_col2im", "deform_offset_grad",
-    "ACTIVATION_FROM_OUTPUT", "activation", "activation_backward", "prelu", "prelu_backward",
+    "ACTIVATION_FROM_OUTPUT", "ACTIVATION_MASKED", "activation", "activation_backward",
+    "activation_masked", "activation_backward_masked", "prelu", "prelu_backward",
     "rrelu_train",
 ]
 
@@ -1002,6 +1003,10 @@ def deform_offset_grad(col, x, offset, mask, kernel, stride, padding, dilation):
 #: Activations whose backward takes the forward's output (``saved``) instead of its input.
 ACTIVATION_FROM_OUTPUT = _act.FROM_OUTPUT
 
+#: Activations that have :func:`activation_masked` (float32): the backward needs one bit per
+#: element instead of a saved tensor.
+ACTIVATION_MASKED = _act.MASKED
+
 
 def _elementwise(op, name, a):
     """A float array made C-contiguous, keeping its shape (np.ascontiguousarray turns 0-D
@@ -1052,6 +1057,43 @@ def activation_backward(kind, grad_out, saved, a=0.0, b=0.0, c=0.0):
     if g.size:
         _act.backward(code, g.reshape(-1), s.reshape(-1), gx.reshape(-1), a, b, c,
                       _threads(g.size))
+    return gx
+
+
+def activation_masked(kind, x, a=0.0, b=0.0):
+    """:func:`activation` of a float32 array for a kind in :data:`ACTIVATION_MASKED`, and the
+    bit mask (uint8, ``ceil(x.size / 8)`` bytes) that :func:`activation_backward_masked` reads
+    instead of a saved tensor: 1 where the gradient passes through."""
+    code = _act_code(kind)
+    if kind not in _act.MASKED:
+        raise ValueError(f"activation_masked: {kind!r} has no derivative mask; those that do: "
+                         f"{sorted(_act.MASKED)}")
+    x = _elementwise(kind, "x", x)
+    if x.dtype != np.float32:
+        raise TypeError(f"activation_masked: x must be float32, got {x.dtype}")
+    y = np.empty(x.shape, x.dtype)
+    mask = np.empty((x.size + 7) // 8, np.uint8)
+    if x.size:
+        _act.forward_masked(code, x.reshape(-1), y.reshape(-1), mask, a, b, 0.0,
+                            _threads(x.size))
+    return y, mask
+
+
+def activation_backward_masked(kind, grad_out, mask, a=0.0, b=0.0):
+    """Input gradient of :func:`activation_masked` from its mask: ``grad_out`` where the bit
+    is 1, else 0 (leaky_relu: ``grad_out * a``)."""
+    op = f"{kind}_backward"
+    code = _act_code(kind)
+    g = _elementwise(op, "grad_out", grad_out)
+    if g.dtype != np.float32:
+        raise TypeError(f"{op}: grad_out must be float32 (as the forward), got {g.dtype}")
+    if not (isinstance(mask, np.ndarray) and mask.dtype == np.uint8 and mask.ndim == 1
+            and mask.flags.c_contiguous and mask.size == (g.size + 7) // 8):
+        raise ValueError(f"{op}: mask must be a contiguous uint8 array of {(g.size + 7) // 8} "
+                         f"bytes for grad_out of shape {g.shape}")
+    gx = np.empty(g.shape, g.dtype)
+    if g.size:
+        _act.backward_masked(code, g.reshape(-1), mask, gx.reshape(-1), a, b, _threads(g.size))
     return gx
 
 
