@@ -80,6 +80,23 @@ wino_input_row_k(const float* restrict E, const float* restrict O,
     }
 }
 
+/* Output rows 2*ti and 2*ti + 1 (those < oH) of a tile row, r0 and r1 (oW values each), to
+ * y[r*yrs + q*ycs]. */
+static inline void wino_store_rows_f(const float* r0, const float* r1, ptrdiff_t ti,
+                                     float* restrict y, ptrdiff_t yrs, ptrdiff_t ycs,
+                                     ptrdiff_t oH, ptrdiff_t oW)
+{
+    for (int k = 0; k < 2 && 2 * ti + k < oH; k++) {
+        float* restrict row = y + (2 * ti + k) * yrs;
+        const float* r = k ? r1 : r0;
+        if (ycs == 1)
+            memcpy(row, r, (size_t)oW * sizeof(float));
+        else
+            for (ptrdiff_t q = 0; q < oW; q++)
+                row[q * ycs] = r[q];
+    }
+}
+
 /* Output rows 2*ti, 2*ti + 1 (those < oH) of channel m: A^T Mt A for the tiles j < tW of tile
  * row ti, Mt[xi][t0 + j] (xi stride xs), plus b; output (r, q) of the channel's oH x oW plane
  * is y[r*yrs + q*ycs] (a dilated convolution's phase plane is written in place with
@@ -107,15 +124,7 @@ wino_output_row_k(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_
         r1[2 * j] = s10 + s11 + s12 + b;
         r1[2 * j + 1] = s11 - s12 - s13 + b;
     }
-    for (int k = 0; k < 2 && 2 * ti + k < oH; k++) {
-        float* restrict row = y + (2 * ti + k) * yrs;
-        const float* r = k ? r1 : r0;
-        if (ycs == 1)
-            memcpy(row, r, (size_t)oW * sizeof(float));
-        else
-            for (ptrdiff_t q = 0; q < oW; q++)
-                row[q * ycs] = r[q];
-    }
+    wino_store_rows_f(r0, r1, ti, y, yrs, ycs, oH, oW);
 }
 
 /* wino_input_row_k and wino_output_row_k as called: with xs a compile-time 64 (ldt in the
@@ -179,6 +188,113 @@ static void wino_pad_f(const float* x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t H, 
             o[k] = w1 >= 0 && w1 < W ? src[w1 * cs] : 0.0f;
         }
     }
+}
+
+/* ------------------------------------------------------------ F(2x2, 2x2), for 2x2 kernels
+ * The 2x2 kernels a 4x4 stride-2 convolution's input gradient is made of, phase by phase
+ * (see _wino22_dgrad_f in _conv.pyx). Each 2x2 block of outputs needs a 3x3 patch d; with
+ *     B^T = [1 -1 0; 0 1 0; 0 -1 1],  G = [1 0; 1 1; 0 1],  A^T = [1 1 0; 0 1 1]
+ * the tile is A^T [ sum_c (G g G^T) .* (B^T d B) ] A: 9 products per channel pair instead of
+ * 16. The layout is the one above: a tile row's three patch rows r read columns 2j, 2j+1,
+ * 2j+2 = E[r][j], O[r][j], E[r][j+1]; V[c][xi][tile] and Mt[m][xi][tile], 9 rows xi. */
+
+/* A padded row's even and odd columns: E[k] = L[2k], O[k] = L[2k + 1], k < Wq. */
+static inline void w22_gather2(const float* restrict L, float* restrict E, float* restrict O,
+                               ptrdiff_t Wq)
+{
+    for (ptrdiff_t k = 0; k < Wq; k++) {
+        E[k] = L[2 * k];
+        O[k] = L[2 * k + 1];
+    }
+}
+
+/* y[2k] = e[k], y[2k + 1] = o[k] for the W entries of y. */
+static inline void w22_interleave(const float* restrict e, const float* restrict o,
+                                  float* restrict y, ptrdiff_t W)
+{
+    ptrdiff_t k;
+    for (k = 0; k < W / 2; k++) {
+        y[2 * k] = e[k];
+        y[2 * k + 1] = o[k];
+    }
+    if (W & 1)
+        y[W - 1] = e[W / 2];
+}
+
+/* U[xi * stride] = (G g G^T)[xi] for the 2x2 kernel g = {g00, g01, g10, g11}. */
+static void wino22_weight_f(const float* g, float* U, ptrdiff_t stride)
+{
+    float t[3][2] = {{g[0], g[1]}, {g[0] + g[2], g[1] + g[3]}, {g[2], g[3]}};
+    for (int i = 0; i < 3; i++) {
+        U[(i * 3 + 0) * stride] = t[i][0];
+        U[(i * 3 + 1) * stride] = t[i][0] + t[i][1];
+        U[(i * 3 + 2) * stride] = t[i][1];
+    }
+}
+
+static inline __attribute__((always_inline)) void
+wino22_input_row_k(const float* restrict E, const float* restrict O, ptrdiff_t Wq, ptrdiff_t ti,
+                   ptrdiff_t tW, float* restrict V, ptrdiff_t xs, ptrdiff_t t0)
+{
+    const float* e0 = E + 2 * ti * Wq;
+    const float* o0 = O + 2 * ti * Wq;
+    const float *e1 = e0 + Wq, *e2 = e1 + Wq, *o1 = o0 + Wq, *o2 = o1 + Wq;
+    float* v = V + t0;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < tW; j++) {
+        /* row r of d B: (d0 - d1, d1, d2 - d1) */
+#define WINO22_DB(x, e, o) float x##0 = e[j] - o[j], x##1 = o[j], x##2 = e[j + 1] - o[j]
+        WINO22_DB(a, e0, o0);
+        WINO22_DB(b, e1, o1);
+        WINO22_DB(c, e2, o2);
+#undef WINO22_DB
+        v[0 * xs + j] = a0 - b0;  v[1 * xs + j] = a1 - b1;  v[2 * xs + j] = a2 - b2;
+        v[3 * xs + j] = b0;       v[4 * xs + j] = b1;       v[5 * xs + j] = b2;
+        v[6 * xs + j] = c0 - b0;  v[7 * xs + j] = c1 - b1;  v[8 * xs + j] = c2 - b2;
+    }
+}
+
+static inline __attribute__((always_inline)) void
+wino22_output_row_k(const float* restrict Mt, ptrdiff_t xs, ptrdiff_t t0, ptrdiff_t ti,
+                    ptrdiff_t tW, float b, float* restrict y, ptrdiff_t yrs, ptrdiff_t ycs,
+                    ptrdiff_t oH, ptrdiff_t oW, float* restrict tmp)
+{
+    const float* p = Mt + t0;
+    float* r0 = tmp;
+    float* r1 = tmp + 2 * tW;
+#pragma omp simd
+    for (ptrdiff_t j = 0; j < tW; j++) {
+        float s00 = p[0 * xs + j] + p[3 * xs + j], s01 = p[1 * xs + j] + p[4 * xs + j];
+        float s02 = p[2 * xs + j] + p[5 * xs + j];
+        float s10 = p[3 * xs + j] + p[6 * xs + j], s11 = p[4 * xs + j] + p[7 * xs + j];
+        float s12 = p[5 * xs + j] + p[8 * xs + j];
+        r0[2 * j] = s00 + s01 + b;
+        r0[2 * j + 1] = s01 + s02 + b;
+        r1[2 * j] = s10 + s11 + b;
+        r1[2 * j + 1] = s11 + s12 + b;
+    }
+    wino_store_rows_f(r0, r1, ti, y, yrs, ycs, oH, oW);
+}
+
+/* As wino_input_row_f / wino_output_row_f: xs = 64 compiled as a constant. */
+static inline void wino22_input_row_f(const float* E, const float* O, ptrdiff_t Wq, ptrdiff_t ti,
+                                      ptrdiff_t tW, float* V, ptrdiff_t xs, ptrdiff_t t0)
+{
+    if (xs == 64)
+        wino22_input_row_k(E, O, Wq, ti, tW, V, 64, t0);
+    else
+        wino22_input_row_k(E, O, Wq, ti, tW, V, xs, t0);
+}
+
+static inline void wino22_output_row_f(const float* Mt, ptrdiff_t xs, ptrdiff_t t0,
+                                       ptrdiff_t ti, ptrdiff_t tW, float b, float* y,
+                                       ptrdiff_t yrs, ptrdiff_t ycs, ptrdiff_t oH, ptrdiff_t oW,
+                                       float* tmp)
+{
+    if (xs == 64)
+        wino22_output_row_k(Mt, 64, t0, ti, tW, b, y, yrs, ycs, oH, oW, tmp);
+    else
+        wino22_output_row_k(Mt, xs, t0, ti, tW, b, y, yrs, ycs, oH, oW, tmp);
 }
 
 #endif

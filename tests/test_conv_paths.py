@@ -391,10 +391,40 @@ def test_winograd_equals_direct(xs, groups, M, k, p, d):
         out = _on_and_off(_conv.set_winograd, lambda: K.conv_unfold_gemm(
             u, a, b if M != 20 else None, groups, k, (1, 1, 1), p, d, osp))
     finally:
-        _conv.set_winograd(before, 32, 256, 8, 64)
+        _conv.set_winograd(before, 32, 256, 8, 64, 16, 64)
     assert np.isnan(out[1]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     scale = np.nanmax(np.abs(out[1]))       # sums of up to 432 products: tolerance to scale
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("xs,groups,M,p", [
+    ((2, 8, 1, 16, 16), 1, 8, (0, 1, 1)),      # the transposed layer of DCGAN / U-Net
+    ((2, 4, 1, 9, 7), 1, 6, (0, 0, 0)),        # odd sizes: phase planes of unequal size
+    ((1, 6, 1, 12, 10), 2, 3, (0, 2, 1)),      # groups; paddings 2 and 1
+    ((2, 3, 1, 2, 3), 1, 2, (0, 1, 2)),        # one tile, half of it outside
+    ((1, 2, 1, 6, 40), 1, 9, (0, 1, 1)),       # rows of many tiles, M < a register block
+])
+def test_winograd22_input_grad_equals_direct(xs, groups, M, p):
+    """The input gradient of a 4x4 stride-2 convolution (a transposed convolution's forward)
+    on F(2x2, 2x2) equals the direct kernel's to float rounding, NaN reaching the same
+    places (thresholds lowered to reach it)."""
+    from tinyconv import _conv
+    rng = np.random.default_rng(15)
+    k, s, d = (1, 4, 4), (1, 2, 2), (1, 1, 1)
+    osp = _out_spatial(xs, k, p, d, s)
+    a = rng.standard_normal((groups * M, xs[1] // groups * 16)).astype(np.float32)
+    gy = rng.standard_normal((xs[0], groups * M, int(np.prod(osp)))).astype(np.float32)
+    gy[0, 1, min(osp[2] + 1, gy.shape[2] - 1)] = np.nan
+    before = _conv.set_winograd(True, -1, -1, -1, -1, 1, 1)
+    try:
+        out = _on_and_off(_conv.set_winograd, lambda: K.conv_gemm_fold(
+            xs, a, gy, groups, k, s, p, d, osp, need_a=False)[0])
+    finally:
+        _conv.set_winograd(before, 32, 256, 8, 64, 16, 64)
+    assert np.isnan(out[1]).any()
+    np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
+    scale = np.nanmax(np.abs(out[1]))
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6 * scale)
 
 
@@ -402,6 +432,8 @@ def test_winograd_equals_direct(xs, groups, M, k, p, d):
     ((2, 64, 16, 16), (64, 64, 3, 3), dict(padding=1)),
     ((2, 16, 6, 8, 8), (32, 16, 3, 3, 3), dict(padding=1)),           # 3x3x3: 16 -> 32, 8x8
     ((2, 32, 32, 32), (32, 32, 3, 3), dict(padding=2, dilation=2)),   # on the 4 phases
+    ((2, 32, 16, 16), (32, 24, 4, 4), dict(stride=2, padding=1, transposed=True)),  # F(2, 2)
+    ((2, 24, 32, 32), (32, 24, 4, 4), dict(stride=2, padding=1)),     # F(2, 2) in its dX
 ])
 def test_winograd_layer_matches_torch(xs, ws, kw):
     """Layers that take Winograd at the default thresholds in their forward and their input
@@ -412,6 +444,8 @@ def test_winograd_layer_matches_torch(xs, ws, kw):
     w = (rng.standard_normal(ws) * 0.05).astype(np.float32)
     b = rng.standard_normal(ws[0]).astype(np.float32)
     fn = {4: "conv2d", 5: "conv3d"}[len(xs)]
+    if kw.pop("transposed", False):
+        fn, b = "conv_transpose2d", rng.standard_normal(ws[1]).astype(np.float32)
     y0 = getattr(torch.nn.functional, fn)(torch.tensor(x), torch.tensor(w), **kw)
     gy = rng.standard_normal(tuple(y0.shape)).astype(np.float32)
     xt, wt, bt = (tc.tensor(v, requires_grad=True) for v in (x, w, b))
