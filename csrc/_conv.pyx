@@ -30,8 +30,11 @@
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void** memptr, size_t alignment, size_t size)
 
 from _common cimport imin, real, tap_table, zero_fill
 
@@ -99,6 +102,10 @@ cdef extern from "_wino.h" nogil:
     void wino_pad_f(const float* x, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t H, Py_ssize_t W,
                     Py_ssize_t ph, Py_ssize_t pw, float* E, float* O, Py_ssize_t Hq,
                     Py_ssize_t Wq)
+    void wino_wgrad_z_f(const float* Gt, Py_ssize_t oH, Py_ssize_t oW, Py_ssize_t Mpad,
+                        Py_ssize_t ti, Py_ssize_t tW, float* Z, Py_ssize_t zs, Py_ssize_t t0,
+                        const float* zero)
+    void wino_wgrad_out_f(const float* acc, Py_ssize_t xs, Py_ssize_t M, float* dst)
     void wino22_weight_f(const float* g, float* U, Py_ssize_t stride)
     void w22_gather2(const float* L, float* E, float* O, Py_ssize_t Wq)
     void w22_interleave(const float* e, const float* o, float* y, Py_ssize_t W)
@@ -309,6 +316,19 @@ def set_wide(bint on):
     return before
 
 
+cdef inline void* _zalloc(size_t count, size_t size) noexcept nogil:
+    """calloc that writes its zeros. calloc leaves a fresh mmap'd block untouched, so a buffer
+    that is read before it is written (accumulators) is mapped to the zero page on the first
+    read and copied on the first write: two faults a page and a TLB flush on every CPU (15 %
+    of a weight gradient's time in a loop of calls, measured)."""
+    cdef void* p = NULL
+    # (not malloc: GCC folds malloc + memset into calloc)
+    if posix_memalign(&p, 64, count * size if count * size else 1) != 0:
+        return NULL
+    memset(p, 0, count * size)
+    return p
+
+
 ctypedef struct conv_geo:      # a dense convolution as unfold_gemm / gemm_fold get it
     Py_ssize_t N, C, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, oD, oH, oW
     Py_ssize_t groups, M       # M: output channels per group
@@ -473,7 +493,7 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
     cdef Py_ssize_t DHW = geo.D * geo.H * geo.W, L = geo.oD * geo.oH * geo.oW, K = geo.K
     cdef Py_ssize_t Cg = C // groups, R = Cg * K, Mpad = (M + DC_MB - 1) // DC_MB * DC_MB
     cdef Py_ssize_t nv = (geo.n + DC_LANES - 1) // DC_LANES, ldy, t, n, g, c, m, r, q
-    cdef float* wt = <float*>calloc(groups * R * Mpad, sizeof(float))
+    cdef float* wt = <float*>_zalloc(groups * R * Mpad, sizeof(float))
     cdef Py_ssize_t* roff = <Py_ssize_t*>malloc((R + nv) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* voff
     cdef bint rows, inplace
@@ -500,7 +520,7 @@ cdef int _direct_conv_f(const float* ub, const float* ab, const float* bb, bint 
     rows = geo.oW % DC_LANES == 0        # Y holds the outputs themselves, (Mpad, L)
     inplace = rows and Mpad == M
     with parallel(num_threads=nthreads):
-        X = <float*>calloc(Cg * geo.PP + nv * DC_LANES, sizeof(float))  # the tail stays zero
+        X = <float*>_zalloc(Cg * geo.PP + nv * DC_LANES, sizeof(float))  # the tail stays zero
         Y = <float*>malloc(Mpad * ldy * sizeof(float)) if not inplace else X
         if X == NULL or Y == NULL:
             failp[0] = 1
@@ -562,7 +582,8 @@ def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1,
     outputs (default 256; a quarter of that with twice the channels); dilated 2-D layers whose
     sizes and paddings are multiples of the dilation alike, per phase plane; 3x3x3 layers
     (undilated) when both counts reach min_channels_3d (default 8; their product twice its
-    square) and a plane has min_outputs_3d outputs (default 64). The same switch covers
+    square) and a plane has min_outputs_3d outputs (default 64). The weight gradient of the
+    2-D (undilated) layers that take it runs on F(2x2, 3x3) too. The same switch covers
     F(2x2, 2x2) for the input gradient of 4x4 stride-2 convolutions (padding at most 2), i.e.
     the forward of conv_transpose2d(kernel_size=4, stride=2): both channel counts per group at
     least min_channels_22 (default 16), min_outputs_22 outputs per phase plane (default 64).
@@ -622,7 +643,7 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
     cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq, VS = Cg * VC
     cdef Py_ssize_t t, n, g, c, m, i, ti0, nt, tl, xi, od, z, iz, dz, top, base, a, b, ib, ob
-    cdef float* U = <float*>calloc(groups * 16 * R * Mpad, sizeof(float))
+    cdef float* U = <float*>_zalloc(groups * 16 * R * Mpad, sizeof(float))
     cdef Py_ssize_t* voff = <Py_ssize_t*>malloc((ldt // DC_LANES) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* roff = NULL
     cdef float* P = NULL
@@ -641,7 +662,7 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
         voff[i] = i * DC_LANES
     with parallel(num_threads=nthreads):
         P = <float*>malloc(D * Cg * PP * sizeof(float))
-        V = <float*>calloc((kd + 1) * VS, sizeof(float))      # kd slots and the zero slot
+        V = <float*>_zalloc((kd + 1) * VS, sizeof(float))      # kd slots and the zero slot
         Mt = <float*>malloc(Mpad * VC * sizeof(float))
         tmp = <float*>malloc(4 * tW * sizeof(float))
         roff = <Py_ssize_t*>malloc(R * sizeof(Py_ssize_t))
@@ -700,6 +721,108 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
         free(roff)
     free(U)
     free(voff)
+    return failed
+
+
+cdef bint _wino_wgrad_on = True
+
+
+cdef Py_ssize_t _wino_wgrad_bytes(const conv_geo* s) noexcept nogil:
+    """A thread's buffers in _winograd_wgrad_f, in bytes."""
+    cdef Py_ssize_t Cg = s.C // s.groups, tH = (s.oH + 1) // 2, tW = (s.oW + 1) // 2
+    cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW))
+    cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t Mpad = (s.M + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t Rpad = (Cg + DC_WRB - 1) // DC_WRB * DC_WRB
+    return (Cg * 2 * (2 * tH + 2) * (tW + 1) + Cg * (16 * ldt + 64) + s.oH * s.oW * Mpad
+            + 16 * ldt * Mpad + s.groups * 16 * Rpad * Mpad + Mpad) * 4
+
+
+cdef int _winograd_wgrad_f(const float* ub, const float* gb, float* gab, const conv_geo* s,
+                           int nthreads) noexcept nogil:
+    """gab[thread, g] (Cg*9, M) += the weight gradient of a float32 3x3 stride-1 2-D
+    convolution (the layers _winograd_conv_f takes, undilated) by Winograd F(2x2, 3x3), one
+    (image, group) per work item: the group's input planes padded and transformed per chunk of
+    tile rows as in the forward (V[c][xi][tile]); the image's upstream gradient transposed
+    (Gt[position][m], dc_widen_t_f) and turned into Z[xi][tile][m] = A gy A^T per tile
+    (wino_wgrad_z_f); then per xi the products dL/dU[xi][c][m] += sum over tiles of
+    V[c][xi][tile] Z[xi][tile][m] on dc_wgrad_f (the direct weight gradient's outer-product
+    kernel, the tiles as positions), accumulated per thread over its images; at the end
+    G^T (dL/dU) G per (c, m) into gab. 16 products per channel pair and 2x2 outputs where
+    the direct weight gradient does 36. Returns 1 if a buffer is missing."""
+    cdef Py_ssize_t G = s.groups, Cg = s.C // s.groups, M = s.M, H = s.H, W = s.W
+    cdef Py_ssize_t oH = s.oH, oW = s.oW, oHW = s.oH * s.oW
+    cdef Py_ssize_t tH = (oH + 1) // 2, tW = (oW + 1) // 2, Hq = 2 * tH + 2, Wq = tW + 1
+    cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW))
+    cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq
+    cdef Py_ssize_t Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
+    cdef Py_ssize_t Rpad = (Cg + DC_WRB - 1) // DC_WRB * DC_WRB, AS = 16 * Rpad * Mpad
+    cdef Py_ssize_t t, n, g, c, tl, ti0, nt, xi, tid, gg, cc
+    cdef Py_ssize_t rowoff[1]
+    cdef dw_geo compact                   # Gt: the outputs without wide gaps
+    cdef Py_ssize_t* roff = <Py_ssize_t*>_zalloc(Rpad, sizeof(Py_ssize_t))  # pad rows read V
+    cdef float* P = NULL
+    cdef float* V = NULL
+    cdef float* Gt = NULL
+    cdef float* Z = NULL
+    cdef float* acc = NULL
+    cdef float* zero = NULL
+    cdef int failed = 0
+    cdef int* failp = &failed
+    if roff == NULL:
+        return 1
+    rowoff[0] = 0
+    memset(&compact, 0, sizeof(compact))
+    compact.oD, compact.oH, compact.oW, compact.Hp, compact.Wp = 1, oH, oW, oH, oW
+    for c in range(Cg):
+        roff[c] = c * VC
+    with parallel(num_threads=nthreads):
+        P = <float*>malloc(Cg * PP * sizeof(float))
+        V = <float*>_zalloc(Cg * VC, sizeof(float))
+        Gt = <float*>_zalloc(oHW * Mpad, sizeof(float))      # zero where m >= M
+        Z = <float*>malloc(16 * ldt * Mpad * sizeof(float))
+        acc = <float*>_zalloc(G * AS, sizeof(float))
+        zero = <float*>_zalloc(Mpad, sizeof(float))
+        if P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or zero == NULL:
+            failp[0] = 1
+        tid = threadid()
+        for t in prange(s.N * G, schedule='static'):
+            if P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or zero == NULL:
+                continue
+            n = t // G
+            g = t - n * G
+            for c in range(Cg):
+                wino_pad_f(ub + (n * s.C + g * Cg + c) * H * W, W, 1, H, W, s.ph, s.pw,
+                           P + c * PP, P + c * PP + Hq * Wq, Hq, Wq)
+            dc_widen_t_f(gb + t * M * oHW, M, Gt, Mpad, &compact)
+            ti0 = 0
+            while ti0 < tH:
+                nt = imin(tr, tH - ti0)
+                for c in range(Cg):
+                    for tl in range(nt):
+                        wino_input_row_f(P + c * PP, P + c * PP + Hq * Wq, Wq, ti0 + tl, tW,
+                                         V + c * VC, ldt, tl * tW)
+                for tl in range(nt):
+                    wino_wgrad_z_f(Gt, oH, oW, Mpad, ti0 + tl, tW, Z, ldt * Mpad, tl * tW,
+                                   zero)
+                for xi in range(16):
+                    dc_wgrad_f(V + xi * ldt, roff, Cg, Z + xi * ldt * Mpad, Mpad, rowoff, 1,
+                               nt * tW, acc + g * AS + xi * Rpad * Mpad)
+                ti0 = ti0 + nt
+        if not (P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or
+                zero == NULL):
+            for gg in range(G):
+                for cc in range(Cg):
+                    wino_wgrad_out_f(acc + gg * AS + cc * Mpad, Rpad * Mpad, M,
+                                     gab + ((tid * G + gg) * Cg + cc) * 9 * M)
+        free(P)
+        free(V)
+        free(Gt)
+        free(Z)
+        free(acc)
+        free(zero)
+    free(roff)
     return failed
 
 
@@ -789,7 +912,7 @@ cdef int _wino22_dgrad_f(const float* ab, const float* gb, float* gub, const con
     cdef const float* E
     cdef const float* O
     cdef const float* ye
-    cdef float* U = <float*>calloc(G * 4 * 9 * M * Cpad, sizeof(float))
+    cdef float* U = <float*>_zalloc(G * 4 * 9 * M * Cpad, sizeof(float))
     cdef Py_ssize_t* voff = <Py_ssize_t*>malloc((ldt // DC_LANES + M) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* roff = voff + ldt // DC_LANES
     cdef float* P = NULL
@@ -822,7 +945,7 @@ cdef int _wino22_dgrad_f(const float* ab, const float* gb, float* gub, const con
                     wino22_weight_f(k4, U + ((g * 4 + v) * 9 * M + m) * Cpad + c, M * Cpad)
     with parallel(num_threads=nthreads):
         P = <float*>malloc(M * PP * sizeof(float))
-        V = <float*>calloc(M * VC, sizeof(float))    # columns past a chunk's tiles stay finite
+        V = <float*>_zalloc(M * VC, sizeof(float))    # columns past a chunk's tiles stay finite
         Mt = <float*>malloc(Cpad * VC * sizeof(float))
         tmp = <float*>malloc((4 * tWm + 2 * Wq + 8) * sizeof(float))
         Yb = <float*>malloc(4 * Cg * PH * sizeof(float))
@@ -895,7 +1018,7 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
     cdef Py_ssize_t Rpad = (R + DC_WRB - 1) // DC_WRB * DC_WRB, t, n, g, c, r, tid, gg, rr, mm
     cdef Py_ssize_t nrows = geo.oD * geo.oH
     # roff's pad rows (R to Rpad) stay 0: they read X from its start
-    cdef Py_ssize_t* roff = <Py_ssize_t*>calloc(Rpad + nrows, sizeof(Py_ssize_t))
+    cdef Py_ssize_t* roff = <Py_ssize_t*>_zalloc(Rpad + nrows, sizeof(Py_ssize_t))
     cdef Py_ssize_t* rowoff = roff + Rpad
     cdef dw_geo compact = geo[0]         # Gt holds the outputs without wide gaps
     compact.Hp, compact.Wp = geo.oH, geo.oW
@@ -913,9 +1036,9 @@ cdef int _direct_wgrad_f(const float* ub, const float* gb, float* gab, Py_ssize_
     for r in range(nrows):              # output row r = (d, h) starts at wide (d*Hp + h)*Wp
         rowoff[r] = (r // geo.oH * geo.Hp + r % geo.oH) * geo.Wp
     with parallel(num_threads=nthreads):
-        X = <float*>calloc(Cg * geo.PP + geo.n, sizeof(float))
-        Gt = <float*>calloc(L * Mpad, sizeof(float))   # zero where never written (m >= M)
-        acc = <float*>calloc(groups * Rpad * Mpad, sizeof(float))
+        X = <float*>_zalloc(Cg * geo.PP + geo.n, sizeof(float))
+        Gt = <float*>_zalloc(L * Mpad, sizeof(float))   # zero where never written (m >= M)
+        acc = <float*>_zalloc(groups * Rpad * Mpad, sizeof(float))
         if X == NULL or Gt == NULL or acc == NULL:
             failp[0] = 1
         tid = threadid()
@@ -954,9 +1077,9 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
     cdef Py_ssize_t Cg = C // groups, Cpad = (Cg + DC_MB - 1) // DC_MB * DC_MB
     cdef Py_ssize_t ldy = (plane + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t zq = 0, gs, t, n, g, c, m, q, r, i, ph, nrow
-    cdef Py_ssize_t* first = <Py_ssize_t*>calloc(P + 1, sizeof(Py_ssize_t))  # rows of phase q
+    cdef Py_ssize_t* first = <Py_ssize_t*>_zalloc(P + 1, sizeof(Py_ssize_t))  # rows of phase q
     cdef Py_ssize_t* roff = <Py_ssize_t*>malloc((M * K + ldy // DC_LANES) * sizeof(Py_ssize_t))
-    cdef float* wt = <float*>calloc(groups * M * K * Cpad, sizeof(float))
+    cdef float* wt = <float*>_zalloc(groups * M * K * Cpad, sizeof(float))
     cdef float* Gw = NULL
     cdef float* Y = NULL
     cdef int failed = 0
@@ -987,7 +1110,7 @@ cdef int _direct_dgrad_f(const float* ab, const float* gb, float* gub, Py_ssize_
                         wt[(g * M * K + r) * Cpad + c] = ab[(g * M + m) * Cg * K + c * K + t]
                 r += 1
     with parallel(num_threads=nthreads):
-        Gw = <float*>calloc(M * gs, sizeof(float))
+        Gw = <float*>_zalloc(M * gs, sizeof(float))
         Y = <float*>malloc(Cpad * ldy * sizeof(float))
         if Gw == NULL or Y == NULL:
             failp[0] = 1
@@ -1037,7 +1160,13 @@ cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* 
     plane = geo.PP // (s.sd * s.sh * s.sw)
     # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
     # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
-    if (need_a and geo.K and 2 * geo.n <= 3 * s.oD * s.oH * s.oW
+    if (need_a and s.kd == 1 and s.dh == 1 and s.dw == 1 and _wino_on and _wino_wgrad_on
+            and _winograd_applies(s) and _wino_wgrad_bytes(s) <= DC_DIRECT_MAX_BYTES):
+        if real is float:
+            with nogil:
+                failed = _winograd_wgrad_f(ub, gb, gab, s, nthreads)
+        done |= 1
+    elif (need_a and geo.K and 2 * geo.n <= 3 * s.oD * s.oH * s.oW
             and 4 * dc_wgrad_cost(Cg * geo.K, Mpad) <= 5 * Cg * geo.K * (Mpad // DC_LANES)
             and (Cg * geo.PP + Mpad * geo.n) * 4 <= DC_DIRECT_MAX_BYTES):
         if real is float:
@@ -1549,14 +1678,14 @@ cdef int _dw_backward(const real* xb, const real* wb, const real* gb, real* gxb,
     cdef real* GX = NULL
     cdef double* acc = NULL
     if gwb != NULL:
-        acc = <double*>calloc(nthreads * O * K, sizeof(double))
+        acc = <double*>_zalloc(nthreads * O * K, sizeof(double))
         if acc == NULL:
             return 1
     with parallel(num_threads=nthreads):
         tid = threadid()
         P = <real*>malloc(g.PP * sizeof(real))
         GX = <real*>malloc(g.PP * sizeof(real))
-        G = <real*>calloc(g.Z + g.PP, sizeof(real))
+        G = <real*>_zalloc(g.Z + g.PP, sizeof(real))
         if P == NULL or GX == NULL or G == NULL:
             failp[0] = 1
         for t in prange(N * C, schedule='static'):

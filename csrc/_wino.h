@@ -297,4 +297,66 @@ static inline void wino22_output_row_f(const float* Mt, ptrdiff_t xs, ptrdiff_t 
         wino22_output_row_k(Mt, xs, t0, ti, tW, b, y, yrs, ycs, oH, oW, tmp);
 }
 
+/* ------------------------------------------------------------ weight gradient, F(2x2, 3x3)
+ * With P = sum_c U_c .* V_c the products of a tile (above) and y = A^T P A, the upstream
+ * gradient of a tile gy (2x2) gives dL/dP = Z = A gy A^T (4x4), dL/dU_c = Z .* V_c summed
+ * over tiles and images, and dL/dg = G^T (dL/dU) G: 16 products per channel pair and tile
+ * where the direct weight gradient does 36 (see _winograd_wgrad_f in _conv.pyx). */
+
+/* Z[xi*zs + (t0 + j)*Mpad + m] for the tiles j < tW of tile row ti: Z = A gy A^T of the 2x2
+ * outputs (2ti + a, 2j + b) of channel m, read from Gt[(row*oW + col)*Mpad + m] (the image's
+ * upstream gradient transposed), zero past oH x oW (zero: Mpad zeros). */
+static void wino_wgrad_z_f(const float* Gt, ptrdiff_t oH, ptrdiff_t oW, ptrdiff_t Mpad,
+                           ptrdiff_t ti, ptrdiff_t tW, float* Z, ptrdiff_t zs, ptrdiff_t t0,
+                           const float* zero)
+{
+    ptrdiff_t r0 = 2 * ti, r1 = 2 * ti + 1;
+    for (ptrdiff_t j = 0; j < tW; j++) {
+        ptrdiff_t q0 = 2 * j, q1 = 2 * j + 1;
+        const float* restrict y00 = Gt + (r0 * oW + q0) * Mpad;
+        const float* restrict y01 = q1 < oW ? y00 + Mpad : zero;
+        const float* restrict y10 = r1 < oH ? y00 + oW * Mpad : zero;
+        const float* restrict y11 = r1 < oH && q1 < oW ? y00 + (oW + 1) * Mpad : zero;
+        float* restrict z = Z + (t0 + j) * Mpad;
+#pragma omp simd
+        for (ptrdiff_t m = 0; m < Mpad; m++) {
+            /* columns: (y0, y0 + y1, y0 - y1, -y1) per row, then the same over the rows */
+            float a0 = y00[m], a1 = y00[m] + y01[m], a2 = y00[m] - y01[m], a3 = -y01[m];
+            float b0 = y10[m], b1 = y10[m] + y11[m], b2 = y10[m] - y11[m], b3 = -y11[m];
+            z[0 * zs + m] = a0;       z[1 * zs + m] = a1;
+            z[2 * zs + m] = a2;       z[3 * zs + m] = a3;
+            z[4 * zs + m] = a0 + b0;  z[5 * zs + m] = a1 + b1;
+            z[6 * zs + m] = a2 + b2;  z[7 * zs + m] = a3 + b3;
+            z[8 * zs + m] = a0 - b0;  z[9 * zs + m] = a1 - b1;
+            z[10 * zs + m] = a2 - b2; z[11 * zs + m] = a3 - b3;
+            z[12 * zs + m] = -b0;     z[13 * zs + m] = -b1;
+            z[14 * zs + m] = -b2;     z[15 * zs + m] = -b3;
+        }
+    }
+}
+
+/* dst[tap*M + m] += (G^T u G)[tap] for m < M, u[xi] = acc[xi*xs + m] (dL/dU of one input
+ * channel): the 3x3 kernel gradient of that channel for every output channel. */
+static void wino_wgrad_out_f(const float* acc, ptrdiff_t xs, ptrdiff_t M, float* dst)
+{
+#pragma omp simd
+    for (ptrdiff_t m = 0; m < M; m++) {
+        float u[16], t[3][4];
+        for (int i = 0; i < 16; i++)
+            u[i] = acc[i * xs + m];
+        for (int k = 0; k < 4; k++) {            /* t = G^T u */
+            float h = 0.5f * (u[4 + k] + u[8 + k]);
+            t[0][k] = u[k] + h;
+            t[1][k] = 0.5f * (u[4 + k] - u[8 + k]);
+            t[2][k] = h + u[12 + k];
+        }
+        for (int i = 0; i < 3; i++) {            /* (G^T u) G */
+            float h = 0.5f * (t[i][1] + t[i][2]);
+            dst[(i * 3 + 0) * M + m] += t[i][0] + h;
+            dst[(i * 3 + 1) * M + m] += 0.5f * (t[i][1] - t[i][2]);
+            dst[(i * 3 + 2) * M + m] += h + t[i][3];
+        }
+    }
+}
+
 #endif
