@@ -724,44 +724,45 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
     return failed
 
 
-cdef bint _wino_wgrad_on = True
-
-
 cdef Py_ssize_t _wino_wgrad_bytes(const conv_geo* s) noexcept nogil:
     """A thread's buffers in _winograd_wgrad_f, in bytes."""
     cdef Py_ssize_t Cg = s.C // s.groups, tH = (s.oH + 1) // 2, tW = (s.oW + 1) // 2
     cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW))
     cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t Mpad = (s.M + DC_LANES - 1) // DC_LANES * DC_LANES
-    cdef Py_ssize_t Rpad = (Cg + DC_WRB - 1) // DC_WRB * DC_WRB
-    return (Cg * 2 * (2 * tH + 2) * (tW + 1) + Cg * (16 * ldt + 64) + s.oH * s.oW * Mpad
-            + 16 * ldt * Mpad + s.groups * 16 * Rpad * Mpad + Mpad) * 4
+    cdef Py_ssize_t Rpad = (Cg * s.kd + DC_WRB - 1) // DC_WRB * DC_WRB
+    return (s.D * Cg * 2 * (2 * tH + 2) * (tW + 1) + (s.kd + 1) * Cg * (16 * ldt + 64)
+            + s.oD * s.oH * s.oW * Mpad + 16 * ldt * Mpad + s.groups * 16 * Rpad * Mpad
+            + Mpad + Rpad) * 4
 
 
 cdef int _winograd_wgrad_f(const float* ub, const float* gb, float* gab, const conv_geo* s,
                            int nthreads) noexcept nogil:
-    """gab[thread, g] (Cg*9, M) += the weight gradient of a float32 3x3 stride-1 2-D
-    convolution (the layers _winograd_conv_f takes, undilated) by Winograd F(2x2, 3x3), one
-    (image, group) per work item: the group's input planes padded and transformed per chunk of
-    tile rows as in the forward (V[c][xi][tile]); the image's upstream gradient transposed
-    (Gt[position][m], dc_widen_t_f) and turned into Z[xi][tile][m] = A gy A^T per tile
-    (wino_wgrad_z_f); then per xi the products dL/dU[xi][c][m] += sum over tiles of
-    V[c][xi][tile] Z[xi][tile][m] on dc_wgrad_f (the direct weight gradient's outer-product
-    kernel, the tiles as positions), accumulated per thread over its images; at the end
-    G^T (dL/dU) G per (c, m) into gab. 16 products per channel pair and 2x2 outputs where
-    the direct weight gradient does 36. Returns 1 if a buffer is missing."""
-    cdef Py_ssize_t G = s.groups, Cg = s.C // s.groups, M = s.M, H = s.H, W = s.W
+    """gab[thread, g] (Cg*kd*9, M) += the weight gradient of a float32 convolution that
+    _winograd_conv_f runs (3x3 in (H, W) with stride 1, kd = 1 or 3), undilated, by Winograd
+    F(2x2, 3x3), one (image, group) per work item: the group's input planes padded, and per
+    chunk of tile rows and output plane od the input planes it reads transformed into the ring
+    of kd slots (zero slot outside the volume) as in the forward, so product row (c, z) reads
+    V[c][xi][tile] of input plane od + z - pd; the image's upstream gradient transposed
+    (Gt[position][m], dc_widen_t_f) and turned into Z[xi][tile][m] = A gy A^T per tile of
+    plane od (wino_wgrad_z_f); then per xi dL/dU[xi][(c, z)][m] += sum over tiles of
+    V * Z on dc_wgrad_f (the direct weight gradient's outer-product kernel, tiles as
+    positions), accumulated per thread over its images; at the end G^T (dL/dU) G per row and
+    m into gab. 16 products per row, output channel and 2x2 outputs where the direct weight
+    gradient does 36. Returns 1 if a buffer is missing."""
+    cdef Py_ssize_t G = s.groups, Cg = s.C // s.groups, M = s.M, H = s.H, W = s.W, D = s.D
+    cdef Py_ssize_t kd = s.kd, pd = s.pd, oD = s.oD, R = Cg * s.kd, HW = s.H * s.W
     cdef Py_ssize_t oH = s.oH, oW = s.oW, oHW = s.oH * s.oW
     cdef Py_ssize_t tH = (oH + 1) // 2, tW = (oW + 1) // 2, Hq = 2 * tH + 2, Wq = tW + 1
     cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW))
     cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
-    cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq
+    cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq, VS = Cg * VC
     cdef Py_ssize_t Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
-    cdef Py_ssize_t Rpad = (Cg + DC_WRB - 1) // DC_WRB * DC_WRB, AS = 16 * Rpad * Mpad
-    cdef Py_ssize_t t, n, g, c, tl, ti0, nt, xi, tid, gg, cc
+    cdef Py_ssize_t Rpad = (R + DC_WRB - 1) // DC_WRB * DC_WRB, AS = 16 * Rpad * Mpad
+    cdef Py_ssize_t t, n, g, c, tl, ti0, nt, xi, tid, gg, rr, od, z, iz, dz, top, base
     cdef Py_ssize_t rowoff[1]
     cdef dw_geo compact                   # Gt: the outputs without wide gaps
-    cdef Py_ssize_t* roff = <Py_ssize_t*>_zalloc(Rpad, sizeof(Py_ssize_t))  # pad rows read V
+    cdef Py_ssize_t* roff = NULL
     cdef float* P = NULL
     cdef float* V = NULL
     cdef float* Gt = NULL
@@ -770,59 +771,74 @@ cdef int _winograd_wgrad_f(const float* ub, const float* gb, float* gab, const c
     cdef float* zero = NULL
     cdef int failed = 0
     cdef int* failp = &failed
-    if roff == NULL:
-        return 1
     rowoff[0] = 0
     memset(&compact, 0, sizeof(compact))
-    compact.oD, compact.oH, compact.oW, compact.Hp, compact.Wp = 1, oH, oW, oH, oW
-    for c in range(Cg):
-        roff[c] = c * VC
+    compact.oD, compact.oH, compact.oW, compact.Hp, compact.Wp = oD, oH, oW, oH, oW
     with parallel(num_threads=nthreads):
-        P = <float*>malloc(Cg * PP * sizeof(float))
-        V = <float*>_zalloc(Cg * VC, sizeof(float))
-        Gt = <float*>_zalloc(oHW * Mpad, sizeof(float))      # zero where m >= M
+        P = <float*>malloc(D * Cg * PP * sizeof(float))
+        V = <float*>_zalloc((kd + 1) * VS, sizeof(float))    # kd slots and the zero slot
+        Gt = <float*>_zalloc(oD * oHW * Mpad, sizeof(float))  # zero where m >= M
         Z = <float*>malloc(16 * ldt * Mpad * sizeof(float))
         acc = <float*>_zalloc(G * AS, sizeof(float))
         zero = <float*>_zalloc(Mpad, sizeof(float))
-        if P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or zero == NULL:
+        roff = <Py_ssize_t*>_zalloc(Rpad, sizeof(Py_ssize_t))  # pad rows read V's start
+        if (P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or zero == NULL
+                or roff == NULL):
             failp[0] = 1
         tid = threadid()
         for t in prange(s.N * G, schedule='static'):
-            if P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or zero == NULL:
+            if (P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL
+                    or zero == NULL or roff == NULL):
                 continue
             n = t // G
             g = t - n * G
-            for c in range(Cg):
-                wino_pad_f(ub + (n * s.C + g * Cg + c) * H * W, W, 1, H, W, s.ph, s.pw,
-                           P + c * PP, P + c * PP + Hq * Wq, Hq, Wq)
-            dc_widen_t_f(gb + t * M * oHW, M, Gt, Mpad, &compact)
+            for dz in range(D):
+                for c in range(Cg):
+                    wino_pad_f(ub + ((n * s.C + g * Cg + c) * D + dz) * HW, W, 1, H, W, s.ph,
+                               s.pw, P + (dz * Cg + c) * PP, P + (dz * Cg + c) * PP + Hq * Wq,
+                               Hq, Wq)
+            dc_widen_t_f(gb + t * M * oD * oHW, M, Gt, Mpad, &compact)
             ti0 = 0
             while ti0 < tH:
                 nt = imin(tr, tH - ti0)
-                for c in range(Cg):
+                top = -1                  # the last input plane transformed for this chunk
+                for od in range(oD):
+                    for z in range(kd):
+                        iz = od + z - pd
+                        if iz < 0 or iz >= D:
+                            base = kd * VS
+                        else:
+                            base = (iz % kd) * VS
+                            if iz > top:
+                                top = iz
+                                for c in range(Cg):
+                                    for tl in range(nt):
+                                        wino_input_row_f(P + (iz * Cg + c) * PP,
+                                                         P + (iz * Cg + c) * PP + Hq * Wq, Wq,
+                                                         ti0 + tl, tW, V + base + c * VC, ldt,
+                                                         tl * tW)
+                        for c in range(Cg):
+                            roff[c * kd + z] = base + c * VC
                     for tl in range(nt):
-                        wino_input_row_f(P + c * PP, P + c * PP + Hq * Wq, Wq, ti0 + tl, tW,
-                                         V + c * VC, ldt, tl * tW)
-                for tl in range(nt):
-                    wino_wgrad_z_f(Gt, oH, oW, Mpad, ti0 + tl, tW, Z, ldt * Mpad, tl * tW,
-                                   zero)
-                for xi in range(16):
-                    dc_wgrad_f(V + xi * ldt, roff, Cg, Z + xi * ldt * Mpad, Mpad, rowoff, 1,
-                               nt * tW, acc + g * AS + xi * Rpad * Mpad)
+                        wino_wgrad_z_f(Gt + od * oHW * Mpad, oH, oW, Mpad, ti0 + tl, tW, Z,
+                                       ldt * Mpad, tl * tW, zero)
+                    for xi in range(16):
+                        dc_wgrad_f(V + xi * ldt, roff, R, Z + xi * ldt * Mpad, Mpad, rowoff, 1,
+                                   nt * tW, acc + g * AS + xi * Rpad * Mpad)
                 ti0 = ti0 + nt
         if not (P == NULL or V == NULL or Gt == NULL or Z == NULL or acc == NULL or
-                zero == NULL):
+                zero == NULL or roff == NULL):
             for gg in range(G):
-                for cc in range(Cg):
-                    wino_wgrad_out_f(acc + gg * AS + cc * Mpad, Rpad * Mpad, M,
-                                     gab + ((tid * G + gg) * Cg + cc) * 9 * M)
+                for rr in range(R):
+                    wino_wgrad_out_f(acc + gg * AS + rr * Mpad, Rpad * Mpad, M,
+                                     gab + ((tid * G + gg) * R + rr) * 9 * M)
         free(P)
         free(V)
         free(Gt)
         free(Z)
         free(acc)
         free(zero)
-    free(roff)
+        free(roff)
     return failed
 
 
@@ -1160,7 +1176,7 @@ cdef int _direct_backward(const real* ub, const real* ab, const real* gb, real* 
     plane = geo.PP // (s.sd * s.sh * s.sw)
     # rows of a register block past R are computed and thrown away: C = 3 with M = 16 would
     # compute 48 rows for 27 (measured 0.5x the column path); keep that waste under 25 %
-    if (need_a and s.kd == 1 and s.dh == 1 and s.dw == 1 and _wino_on and _wino_wgrad_on
+    if (need_a and s.dh == 1 and s.dw == 1 and _wino_on
             and _winograd_applies(s) and _wino_wgrad_bytes(s) <= DC_DIRECT_MAX_BYTES):
         if real is float:
             with nogil:

@@ -229,7 +229,7 @@ static inline ptrdiff_t dc_wgrad_cost(ptrdiff_t R, ptrdiff_t Mpad)
 
 /* Gt[j][m] (row stride Mpad) = G[m][l] (M x L, L = oD*oH*oW) at the wide place j of output l.
  * Only those places are written: the thrown-away columns and m >= M keep what Gt held (zeros
- * from the caller's calloc, for every image). */
+ * from the caller's zeroed buffer, for every image). */
 #if defined(__AVX__)
 #include <immintrin.h>
 /* dst[q*ld + i] = src[i*ls + q] for an 8 x 8 tile (the classic unpack/shuffle/permute) */
@@ -296,7 +296,7 @@ static void dc_widen_t_f(const float* G, ptrdiff_t M, float* Gt, ptrdiff_t Mpad,
  * Dq x Hp x Wp, Hp and Wp now a phase's rows and width, see dw_geo) every (channel, tap) is
  * still one contiguous run of wide positions at a fixed offset, and the forward and weight-
  * gradient kernels above run unchanged. Phases no tap reads are skipped (left as they are:
- * zero from the caller's calloc). */
+ * zero from the caller's zeroed buffer). */
 /* The columns k0 <= k < k1 of a row's even/odd split (Wq each, padded by pw on the left) that
  * read inside the W columns of the input row, column 2k - pw and 2k + 1 - pw. */
 static inline void dc_pad2_inside(ptrdiff_t W, ptrdiff_t pw, ptrdiff_t Wq, ptrdiff_t* k0,

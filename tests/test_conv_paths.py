@@ -398,31 +398,35 @@ def test_winograd_equals_direct(xs, groups, M, k, p, d):
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6 * scale)
 
 
-@pytest.mark.parametrize("xs,groups,M,p", [
-    ((2, 16, 1, 8, 8), 1, 16, (0, 1, 1)),
-    ((3, 8, 1, 9, 7), 1, 20, (0, 1, 1)),       # odd outputs: half tiles; M not a vector
-    ((2, 16, 1, 6, 10), 2, 24, (0, 0, 0)),     # groups, no padding
-    ((1, 30, 1, 5, 4), 1, 8, (0, 2, 2)),       # 30 rows: a padded row block; padding 2
-    ((2, 8, 1, 3, 40), 1, 70, (0, 1, 1)),      # one tile row of 20 tiles; 5 vectors of M
+@pytest.mark.parametrize("xs,groups,M,k,p", [
+    ((2, 16, 1, 8, 8), 1, 16, (1, 3, 3), (0, 1, 1)),
+    ((3, 8, 1, 9, 7), 1, 20, (1, 3, 3), (0, 1, 1)),       # odd outputs: half tiles; M not a vector
+    ((2, 16, 1, 6, 10), 2, 24, (1, 3, 3), (0, 0, 0)),     # groups, no padding
+    ((1, 30, 1, 5, 4), 1, 8, (1, 3, 3), (0, 2, 2)),       # 30 rows: a padded row block
+    ((2, 8, 1, 3, 40), 1, 70, (1, 3, 3), (0, 1, 1)),      # 20 tiles in a row; 5 vectors of M
+    # 3x3x3: rows (c, z) read the ring of transformed planes, zeros outside the volume
+    ((2, 8, 5, 8, 8), 1, 16, (3, 3, 3), (1, 1, 1)),
+    ((1, 8, 3, 6, 6), 2, 8, (3, 3, 3), (2, 1, 0)),        # end planes: zero slots; groups
+    ((2, 16, 4, 7, 9), 1, 8, (3, 3, 3), (0, 1, 1)),       # no depth padding
 ])
-def test_winograd_weight_grad_equals_direct(xs, groups, M, p):
-    """The weight gradient of a 3x3 stride-1 layer on Winograd F(2x2, 3x3) equals the direct
-    kernel's to float rounding, and an input NaN reaches the same weights (thresholds
-    lowered to reach it)."""
+def test_winograd_weight_grad_equals_direct(xs, groups, M, k, p):
+    """The weight gradient of a 3x3 (or 3x3x3) stride-1 layer on Winograd F(2x2, 3x3) equals
+    the direct kernel's to float rounding, and an input NaN reaches the same weights
+    (thresholds lowered to reach it)."""
     from tinyconv import _conv
     rng = np.random.default_rng(16)
-    k, s, d = (1, 3, 3), (1, 1, 1), (1, 1, 1)
+    s, d = (1, 1, 1), (1, 1, 1)
     u = rng.standard_normal(xs).astype(np.float32)
-    u[1 % xs[0], 1, 0, xs[3] // 2, xs[4] // 2] = np.nan
-    a = rng.standard_normal((groups * M, xs[1] // groups * 9)).astype(np.float32)
+    u[1 % xs[0], 1, xs[2] // 2, xs[3] // 2, xs[4] // 2] = np.nan
+    a = rng.standard_normal((groups * M, xs[1] // groups * int(np.prod(k)))).astype(np.float32)
     osp = _out_spatial(xs, k, p, d, s)
     gy = rng.standard_normal((xs[0], groups * M, int(np.prod(osp)))).astype(np.float32)
-    before = _conv.set_winograd(True, 1, 1)
+    before = _conv.set_winograd(True, 1, 1, 1, 1)
     try:
         out = _on_and_off(_conv.set_winograd, lambda: K.conv_gemm_fold(
             u, a, gy, groups, k, s, p, d, osp, need_u=False)[1])
     finally:
-        _conv.set_winograd(before, 32, 256)
+        _conv.set_winograd(before, 32, 256, 8, 64)
     assert np.isnan(out[1]).any()
     np.testing.assert_array_equal(np.isnan(out[0]), np.isnan(out[1]))
     scale = np.nanmax(np.abs(out[1]))

@@ -6,9 +6,9 @@ through :func:`tinyconv._kernels.activation`), forward and backward. One Functio
 derivative sit side by side in ``csrc/_act_template.h``. The backward reads the forward's input,
 or its output where that is cheaper and exact (sigmoid, tanh); on float32 the piecewise-linear
 ones (relu, relu6/hardtanh, leaky_relu, threshold) save one bit per element instead, which side
-of the kink it is on, and their backward reads that (1.25x faster forward+backward). PReLU (a learnable weight)
-and training-mode RReLU (random slopes) have Functions of their own; softmax and log-softmax are
-row reductions in numpy.
+of the kink it is on, and their backward reads that (1.25x faster forward+backward). PReLU (a
+learnable weight) and training-mode RReLU (random slopes) have Functions of their own; softmax
+and log-softmax are row reductions in numpy.
 
 Derivatives at the kinks are PyTorch's (2.13): relu'(0) = 0, leaky_relu'(0) = negative_slope,
 prelu'(0) = weight, rrelu'(0) = the slope (eval: (lower + upper) / 2), hardtanh' = relu6' = 0 at
