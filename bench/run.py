@@ -917,8 +917,75 @@ def run_train(args, peers, threads, out):
     return failures
 
 
-PARTS = {"layers": run_layers, "train": run_train}
-PART_SETS = {"all": ["layers", "train"]}
+# --------------------------------------------------------------------------------------------
+# Part "scaling": tinyconv's speedup from 1 thread to N, interleaved
+# --------------------------------------------------------------------------------------------
+
+#: The rows of the issue's scaling target (2 threads at least 1.6x 1 thread), and its ratio.
+SCALING_ROWS = ("VGG", "ResNet")
+SCALING_TARGET = 1.6
+
+
+def run_scaling(args, peers, threads, out):
+    """Part "scaling": tinyconv alone on the VGG and ResNet rows (and any other row --filter
+    selects), each pass timed at 1 thread and at ``threads`` in turn within one interleaved
+    measurement, so that the ratio does not mix minutes of host drift between two passes of
+    part 'layers'. Runs once, in the pass of the largest --threads count (above 1)."""
+    if threads != max(args.threads) or threads < 2:
+        if threads == max(args.threads):
+            print("\n== part 'scaling' needs a thread count above 1 (--threads) ==")
+        return 0
+    if tinyconv is None:
+        print("\n== part 'scaling' needs tinyconv ==")
+        return 0
+    cases = [c for c in LAYER_CASES if selected(c.name, args.filter)
+             and (args.filter or c.name.startswith(SCALING_ROWS))]
+    if not cases:
+        print(f"no layer row matches --filter {args.filter!r}")
+        return 0
+    print(f"\n== part 'scaling': tinyconv at 1 thread and at {threads}, interleaved: median ms "
+          f"per call (repeat {args.repeat}) ==")
+    print(f"{'layer':36s} {'pass':8s} {'1 thread':>9s} {f'{threads} threads':>10s} "
+          f"{'speedup':>8s}  target")
+    failed = 0
+    for case in cases:
+        gc.collect()
+        x, w, b = make_data(case)
+        gy = upstream_grad(_out_shape(case, x, w, b))
+        prep = TinyconvPeer().prepare(case, x, w, b, gy)
+        for pname in PASSES:
+            fn = prep.fwd if pname == "fwd" else prep.train
+
+            def at(n, fn=fn):
+                def call():
+                    tinyconv.set_num_threads(n)
+                    fn()
+                return call
+
+            gc.disable()
+            try:
+                med, samples, inner, stats = time_interleaved(
+                    {"1": at(1), str(threads): at(threads)}, args.repeat, args.min_sample,
+                    args.retries, args.idle_wait, args.warm)
+            finally:
+                gc.enable()
+                tinyconv.set_num_threads(threads)
+            ratio = med["1"] / med[str(threads)]
+            verdict = ""
+            if threads == 2 and case.name.startswith(SCALING_ROWS):
+                ok = ratio >= SCALING_TARGET
+                verdict = f">= {SCALING_TARGET}x: " + ("met" if ok else "NOT met")
+            print(f"{case.name:36s} {pname:8s} {_ms(med['1']):>9s} {_ms(med[str(threads)]):>10s} "
+                  f"{ratio:7.2f}x  {verdict}", flush=True)
+            out.append({"part": "scaling", "layer": case.name, "pass": pname,
+                        "threads": threads, "median_ms": {n: v * 1e3 for n, v in med.items()},
+                        "samples_ms": {n: [v * 1e3 for v in s] for n, s in samples.items()},
+                        "inner": inner, "speedup": ratio, "sample_stats": stats})
+    return failed
+
+
+PARTS = {"layers": run_layers, "train": run_train, "scaling": run_scaling}
+PART_SETS = {"all": ["layers", "train", "scaling"]}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""bench/: the rows of run.py, numpy_ref's activations, and plot.py's chart. Nothing is timed.
+"""bench/: the rows of run.py, numpy_ref's activations, and plot.py's chart. Nothing about
+speed is asserted (one test runs part 'scaling' on a tiny row to check what it reports).
 
 The benchmark scripts are not a package; they are loaded from their files, as ``python
 bench/run.py`` does (run.py puts bench/ on sys.path for its own imports: numpy_ref, plot,
@@ -95,6 +96,31 @@ def test_speedups_from_json(bench):
     assert rows[0][2][("torch", "fwd")] == pytest.approx(1.2)
     assert rows[1][2][("numpy", "fwd+bwd")] == pytest.approx(3.0)
     assert ("torch", "fwd") not in rows[2][2]
+
+
+def test_scaling_part_reports_interleaved_ratios(bench, tmp_path, capsys):
+    """Part 'scaling' runs once, in the pass of the largest thread count, and records both
+    thread counts' medians and their ratio per pass; with only 1 thread it says so."""
+    out = tmp_path / "s.json"
+    before = tc.get_num_threads()
+    try:
+        assert bench.main(["--parts", "scaling", "--threads", "1,2", "--quick", "--repeat",
+                           "1", "--filter", "LeNet conv1", "--peers", "tinyconv", "--retries",
+                           "0", "--json", str(out)]) == 0
+    finally:
+        tc.set_num_threads(before)
+    rows = [r for r in json.loads(out.read_text())["results"] if r["part"] == "scaling"]
+    assert [r["pass"] for r in rows] == ["fwd", "fwd+bwd"]
+    for r in rows:
+        assert r["threads"] == 2 and set(r["median_ms"]) == {"1", "2"}
+        assert r["speedup"] == pytest.approx(r["median_ms"]["1"] / r["median_ms"]["2"])
+    assert "part 'scaling': tinyconv at 1 thread and at 2" in capsys.readouterr().out
+    try:
+        assert bench.main(["--parts", "scaling", "--threads", "1", "--quick", "--repeat", "1",
+                           "--filter", "LeNet conv1", "--peers", "tinyconv"]) == 0
+    finally:
+        tc.set_num_threads(before)
+    assert "needs a thread count above 1" in capsys.readouterr().out
 
 
 def test_chart_renders_png(bench, tmp_path, capsys):
