@@ -158,26 +158,46 @@ TC_INLINE float tc_tanh_f(float x)
    error of Phi below 4e-7 down to x = -14, of exp(-x^2/2) below 2e-7. */
 TC_INLINE float tc_normal_cdf_gauss_f(float x, float *gauss)
 {
-    float a = fabsf(x), z, t, s, q, xh, xl, s1, s2, e, h;
-    a = a < 20.0f ? a : 20.0f;   /* exp(-200) is 0; keeps inf (and NaN) out of the split */
+    float a = fabsf(x), z, t, s, q, ah, al, hi, lo, n, r, p, e, h;
+    a = a < 16.0f ? a : 16.0f;   /* Phi(-16) = 6e-58 rounds to 0; keeps inf (and NaN) out */
     z = a * 0.707106781186547524f;
     t = 1.0f / (1.0f + 0.5f * z);
     s = t * 2.36363636f - 1.36363636f;
-    q = -6.184151907e-05f;
-    q = q * s + 2.956644433e-05f;
-    q = q * s + 6.420086792e-04f;
-    q = q * s - 7.397133903e-04f;
-    q = q * s - 6.485928691e-03f;
-    q = q * s + 6.640420731e-03f;
-    q = q * s + 1.049003755e-01f;
-    q = q * s + 3.280577724e-01f;
-    q = q * s + 5.670172948e-01f;
-    xh = tc_bits_to_float(tc_float_to_bits(a) & 0xFFFFF000u);  /* xh^2 is exact */
-    xl = a - xh;
-    e = tc_exp_reduce_f(-0.5f * (xh * xh), -(xh * xl) - 0.5f * (xl * xl), &s1, &s2);
-    e = (1.0f + e) * s1 * s2;                  /* exp(-x^2/2) */
-    h = 0.5f * t * q * e;                      /* Phi(-|x|) */
-    *gauss = e;
+    q = -3.0920760764274746e-05f;      /* Q / 2: the coefficients halved (exactly) */
+    q = q * s + 1.4783222468395252e-05f;
+    q = q * s + 3.210043360013515e-04f;
+    q = q * s - 3.6985668702982366e-04f;
+    q = q * s - 3.2429643906652927e-03f;
+    q = q * s + 3.3202103804796934e-03f;
+    q = q * s + 5.2450187504291534e-02f;
+    q = q * s + 1.6402888298034668e-01f;
+    q = q * s + 2.8350865840911865e-01f;
+    /* exp(-a^2/2): a split into 12 high bits ah and the rest al, so that ah^2 is exact and
+       -a^2/2 = hi + lo with hi = -ah^2/2, lo = -(ah al) - al^2/2 (enough that rounding the
+       exponent does not cost 1e-5 of relative accuracy in the tail: a = 12 gives 72); reduced
+       as tc_exp_reduce_f with lo as its correction, and scaled by 2^(n + 64): a normal float
+       for every a <= 16 (n >= -185), with one scale factor where tc_exp_reduce_f needs two;
+       the 2^-64 comes last, so a denormal result is rounded once. (fmaf would split a^2 in 2
+       operations, but where the CPU has no FMA, i.e. the baseline clone, it is a libm call
+       that stops vectorisation.) */
+    ah = tc_bits_to_float(tc_float_to_bits(a) & 0xFFFFF000u);
+    al = a - ah;
+    hi = -0.5f * (ah * ah);
+    lo = -(ah * al) - 0.5f * (al * al);
+    n = (hi * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    r = hi - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187045e-06f;
+    r = r + lo;
+    p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r * r + r;
+    e = (1.0f + p) * tc_bits_to_float((uint32_t)((int32_t)n + 64 + 127) << 23);
+    h = (t * q * e) * 5.42101086242752217e-20f;  /* Phi(-|x|); 2^-64 */
+    *gauss = e * 5.42101086242752217e-20f;       /* exp(-x^2/2) */
     return x < 0.0f ? h : 1.0f - h;   /* finite for NaN x: callers that need NaN select it */
 }
 
