@@ -76,16 +76,12 @@ TC_INLINE uint32_t tc_float_to_bits(float f)
     return b;
 }
 
-/* x + lo = n ln2 + r with |r| <= ln2/2 (lo: a small correction to x, or -0 for none); returns
-   expm1(r) and 2^n as two factors *s1 * *s2, so that n from -150 to 128 (denormal results,
-   overflow to inf) needs no branch. expm1(r) is its Taylor series to degree 7: relative error
-   below 2e-8 on that interval. x must not be NaN. */
-TC_INLINE float tc_exp_reduce_f(float x, float lo, float *s1, float *s2)
+/* x + lo = n ln2 + r with |r| <= ln2/2 (lo: a small correction to x, or -0 for none): returns
+   expm1(r), its Taylor series to degree 7 (relative error below 2e-8 on that interval), and n
+   in *np. x must not be NaN and |x| must be below 2^22 ln2. */
+TC_INLINE float tc_expm1_core_f(float x, float lo, float *np)
 {
     float n, r, q;
-    int32_t ni, n1;
-    x = x > -104.0f ? x : -104.0f;   /* exp(-104) < half the smallest denormal */
-    x = x < 89.0f ? x : 89.0f;       /* exp(89) > FLT_MAX */
     n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round(x / ln2), 1.5*2^23 */
     r = x - n * 0.693145751953125f;   /* ln2 = hi + lo; hi has 15 significant bits: n*hi exact */
     r = r - n * 1.428606765330187045e-06f;
@@ -96,7 +92,19 @@ TC_INLINE float tc_exp_reduce_f(float x, float lo, float *s1, float *s2)
     q = q * r + 1.0f / 24;
     q = q * r + 1.0f / 6;
     q = q * r + 0.5f;
-    q = q * r * r + r;
+    *np = n;
+    return q * r * r + r;
+}
+
+/* tc_expm1_core_f, with 2^n as two factors *s1 * *s2, so that n from -150 to 128 (denormal
+   results, overflow to inf) needs no branch. */
+TC_INLINE float tc_exp_reduce_f(float x, float lo, float *s1, float *s2)
+{
+    float n, q;
+    int32_t ni, n1;
+    x = x > -104.0f ? x : -104.0f;   /* exp(-104) < half the smallest denormal */
+    x = x < 89.0f ? x : 89.0f;       /* exp(89) > FLT_MAX */
+    q = tc_expm1_core_f(x, lo, &n);
     ni = (int32_t)n;
     n1 = ni >> 1;
     *s1 = tc_bits_to_float((uint32_t)(n1 + 127) << 23);
@@ -158,7 +166,7 @@ TC_INLINE float tc_tanh_f(float x)
    error of Phi below 4e-7 down to x = -14, of exp(-x^2/2) below 2e-7. */
 TC_INLINE float tc_normal_cdf_gauss_f(float x, float *gauss)
 {
-    float a = fabsf(x), z, t, s, q, ah, al, hi, lo, n, r, p, e, h;
+    float a = fabsf(x), z, t, s, q, ah, al, hi, lo, n, p, e, h;
     a = a < 16.0f ? a : 16.0f;   /* Phi(-16) = 6e-58 rounds to 0; keeps inf (and NaN) out */
     z = a * 0.707106781186547524f;
     t = 1.0f / (1.0f + 0.5f * z);
@@ -184,17 +192,7 @@ TC_INLINE float tc_normal_cdf_gauss_f(float x, float *gauss)
     al = a - ah;
     hi = -0.5f * (ah * ah);
     lo = -(ah * al) - 0.5f * (al * al);
-    n = (hi * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    r = hi - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    r = r + lo;
-    p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r * r + r;
+    p = tc_expm1_core_f(hi, lo, &n);
     e = (1.0f + p) * tc_bits_to_float((uint32_t)((int32_t)n + 64 + 127) << 23);
     h = (t * q * e) * 5.42101086242752217e-20f;  /* Phi(-|x|); 2^-64 */
     *gauss = e * 5.42101086242752217e-20f;       /* exp(-x^2/2) */

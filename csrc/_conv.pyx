@@ -612,6 +612,34 @@ def set_winograd(bint on, Py_ssize_t min_channels=-1, Py_ssize_t min_outputs=-1,
     return before
 
 
+cdef inline Py_ssize_t _wino_ring(const float* P, Py_ssize_t PP, Py_ssize_t Hq, Py_ssize_t Wq,
+                                   Py_ssize_t Cg, Py_ssize_t D, Py_ssize_t kd, Py_ssize_t iz0,
+                                   Py_ssize_t top, Py_ssize_t ti0, Py_ssize_t nt, Py_ssize_t tW,
+                                   float* V, Py_ssize_t VS, Py_ssize_t VC, Py_ssize_t ldt,
+                                   Py_ssize_t* roff) noexcept nogil:
+    """The product rows (c, z) of one output plane, z < kd reading input plane iz0 + z: that
+    plane's transformed tiles (tile rows ti0 .. ti0 + nt of the padded even/odd planes P, Cg
+    per input plane) sit in ring slot iz % kd of V, transformed here unless an earlier output
+    plane of the chunk did (iz <= top), or in the zero slot kd outside the volume; sets
+    roff[c*kd + z] and returns the new top."""
+    cdef Py_ssize_t z, iz, base, c, tl
+    for z in range(kd):
+        iz = iz0 + z
+        if iz < 0 or iz >= D:
+            base = kd * VS
+        else:
+            base = (iz % kd) * VS
+            if iz > top:
+                top = iz
+                for c in range(Cg):
+                    for tl in range(nt):
+                        wino_input_row_f(P + (iz * Cg + c) * PP, P + (iz * Cg + c) * PP + Hq * Wq,
+                                         Wq, ti0 + tl, tW, V + base + c * VC, ldt, tl * tW)
+        for c in range(Cg):
+            roff[c * kd + z] = base + c * VC
+    return top
+
+
 cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bint has_bias,
                           float* yb, const conv_geo* s, int nthreads) noexcept nogil:
     """Forward of a float32 convolution with a 3x3 kernel in (H, W) (stride 1) and kd = 1 or 3
@@ -642,7 +670,7 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
     cdef Py_ssize_t tr = imin(tH, max(1, 64 // tW))
     cdef Py_ssize_t ldt = (tr * tW + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq, VS = Cg * VC
-    cdef Py_ssize_t t, n, g, c, m, i, ti0, nt, tl, xi, od, z, iz, dz, top, base, a, b, ib, ob
+    cdef Py_ssize_t t, n, g, c, m, i, ti0, nt, tl, xi, od, dz, top, a, b, ib, ob
     cdef float* U = <float*>_zalloc(groups * 16 * R * Mpad, sizeof(float))
     cdef Py_ssize_t* voff = <Py_ssize_t*>malloc((ldt // DC_LANES) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* roff = NULL
@@ -688,22 +716,8 @@ cdef int _winograd_conv_f(const float* ub, const float* ab, const float* bb, bin
                 nt = imin(tr, tH - ti0)
                 top = -1                  # the last input plane transformed for this chunk
                 for od in range(oD):
-                    for z in range(kd):
-                        iz = od + z - pd
-                        if iz < 0 or iz >= D:
-                            base = kd * VS
-                        else:
-                            base = (iz % kd) * VS
-                            if iz > top:
-                                top = iz
-                                for c in range(Cg):
-                                    for tl in range(nt):
-                                        wino_input_row_f(P + (iz * Cg + c) * PP,
-                                                         P + (iz * Cg + c) * PP + Hq * Wq, Wq,
-                                                         ti0 + tl, tW, V + base + c * VC, ldt,
-                                                         tl * tW)
-                        for c in range(Cg):
-                            roff[c * kd + z] = base + c * VC
+                    top = _wino_ring(P, PP, Hq, Wq, Cg, D, kd, od - pd, top, ti0, nt, tW, V, VS,
+                                     VC, ldt, roff)
                     for xi in range(16):
                         dc_forward_ld_f(V + xi * ldt, roff, R, U + (g * 16 + xi) * R * Mpad,
                                         Mpad, Mt + xi * ldt, VC, ldt, voff)
@@ -759,7 +773,7 @@ cdef int _winograd_wgrad_f(const float* ub, const float* gb, float* gab, const c
     cdef Py_ssize_t VC = 16 * ldt + 64, PP = 2 * Hq * Wq, VS = Cg * VC
     cdef Py_ssize_t Mpad = (M + DC_LANES - 1) // DC_LANES * DC_LANES
     cdef Py_ssize_t Rpad = (R + DC_WRB - 1) // DC_WRB * DC_WRB, AS = 16 * Rpad * Mpad
-    cdef Py_ssize_t t, n, g, c, tl, ti0, nt, xi, tid, gg, rr, od, z, iz, dz, top, base
+    cdef Py_ssize_t t, n, g, c, tl, ti0, nt, xi, tid, gg, rr, od, dz, top
     cdef Py_ssize_t rowoff[1]
     cdef dw_geo compact                   # Gt: the outputs without wide gaps
     cdef Py_ssize_t* roff = NULL
@@ -803,22 +817,8 @@ cdef int _winograd_wgrad_f(const float* ub, const float* gb, float* gab, const c
                 nt = imin(tr, tH - ti0)
                 top = -1                  # the last input plane transformed for this chunk
                 for od in range(oD):
-                    for z in range(kd):
-                        iz = od + z - pd
-                        if iz < 0 or iz >= D:
-                            base = kd * VS
-                        else:
-                            base = (iz % kd) * VS
-                            if iz > top:
-                                top = iz
-                                for c in range(Cg):
-                                    for tl in range(nt):
-                                        wino_input_row_f(P + (iz * Cg + c) * PP,
-                                                         P + (iz * Cg + c) * PP + Hq * Wq, Wq,
-                                                         ti0 + tl, tW, V + base + c * VC, ldt,
-                                                         tl * tW)
-                        for c in range(Cg):
-                            roff[c * kd + z] = base + c * VC
+                    top = _wino_ring(P, PP, Hq, Wq, Cg, D, kd, od - pd, top, ti0, nt, tW, V, VS,
+                                     VC, ldt, roff)
                     for tl in range(nt):
                         wino_wgrad_z_f(Gt + od * oHW * Mpad, oH, oW, Mpad, ti0 + tl, tW, Z,
                                        ldt * Mpad, tl * tW, zero)
