@@ -322,6 +322,14 @@ def test_masked_path_is_what_autograd_uses():
     assert not F.relu(tc.tensor(np.ones(4), requires_grad=True))._node.ctx.masked
 
 
+def test_show_config_names_the_simd_levels(capsys):
+    from tinyconv import _act
+
+    tc.show_config()
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "SIMD:" in ln]
+    assert line and f"relu-family masks {_act.mask_level()}" in line[0]
+
+
 def test_mask_level_rejects_unknown_levels():
     from tinyconv import _act
 

@@ -101,6 +101,15 @@ def openmp_enabled():
     return _build.openmp_enabled()
 
 
+def simd_info():
+    """The instruction sets the activation kernels run: their loops (GCC target_clones picks
+    AVX-512, AVX2+FMA or baseline x86-64 at load time, else one build for this machine) and
+    the bit masks of the relu family (csrc/_act.h)."""
+    loops = ("AVX-512 / AVX2 / baseline clones, picked at load" if _act.cloned()
+             else "one build (-march of the build)")
+    return f"activations {loops}; relu-family masks {_act.mask_level()}"
+
+
 def version():
     """Return tinyconv's version string."""
     return _VERSION

@@ -185,6 +185,7 @@ def show_config():
             "not found: convolutions use batch-chunked im2col + numpy.matmul")
     print(f"  conv GEMM:    {gemm}")
     print(f"  allocator:    {_kernels.allocator_info()}")
+    print(f"  SIMD:         {_kernels.simd_info()}")
     print(f"  numpy:        {np.__version__}")
 
 
