@@ -323,3 +323,43 @@ def test_leaf_gradients_never_alias():
     first = d.grad.data.copy()
     y.backward(up)
     np.testing.assert_array_equal(d.grad.data, 2 * first)
+
+
+def test_leaf_keeps_a_reshape_view_only_when_nothing_else_holds_its_buffer():
+    """A backward that returns a reshape of a buffer it just filled hands the leaf that buffer
+    (no copy); one whose buffer something else still holds (here the Function's own
+    attribute, as a cached workspace would) is copied, so the leaf's .grad never aliases it."""
+    held = {}
+
+    class Fresh(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            buf = np.empty(g.size, g.dtype)
+            buf[:] = (g * 2).ravel()
+            return buf.reshape(g.shape)
+
+    class Kept(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            held["buf"] = np.empty(g.size, g.dtype)
+            held["buf"][:] = (g * 2).ravel()
+            return held["buf"].reshape(g.shape)
+
+    up = np.ones((3, 4))
+    a = tc.tensor(np.ones((3, 4)), requires_grad=True)
+    Fresh.apply(a).backward(up)
+    assert a.grad.data.base is not None          # the buffer itself, adopted
+    np.testing.assert_array_equal(a.grad.numpy(), 2 * up)
+    b = tc.tensor(np.ones((3, 4)), requires_grad=True)
+    Kept.apply(b).backward(up)
+    assert not np.shares_memory(b.grad.data, held["buf"])
+    held["buf"][:] = 7.0
+    np.testing.assert_array_equal(b.grad.numpy(), 2 * up)

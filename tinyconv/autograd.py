@@ -20,6 +20,7 @@ Non-tensor arguments (ints, tuples, strings) pass through unchanged and get no g
 ``backward`` returns ``None`` for them. Per-call state lives on ``ctx``, never on a module.
 """
 
+import sys
 import threading
 
 import numpy as np
@@ -201,13 +202,20 @@ def _check_grad(node, i, grad, t):
 
 def _fresh(g, i, grads_in, grads_out):
     """Whether g, the gradient a backward returned for input i, is an array nothing else
-    refers to: it owns its memory (not a view), is not the node's incoming gradient handed
-    through, and is not returned for another input too. A leaf can then keep it as .grad
-    instead of copying it (2 MiB copied per step for a 64x128x8x8 input, measured 0.2 ms)."""
-    if g.base is not None:
-        return False
+    refers to: it owns its memory, or is a reshape covering all of an array that only it
+    refers to (ops return x-shaped views of the (N*C, H, W) or (N, C, L) buffers their kernels
+    fill), is not the node's incoming gradient handed through, and is not returned for another
+    input too. A leaf can then keep it as .grad instead of copying it (2 MiB copied per step
+    for a 64x128x8x8 input, measured 0.2 ms; the pooling rows' 16 MiB inputs, ~1 ms)."""
+    b = g.base
+    if b is not None:
+        # referrers of b: g's base pointer, the local b and getrefcount's argument
+        if not (type(b) is np.ndarray and b.base is None and b.flags.owndata
+                and b.flags.writeable and b.nbytes == g.nbytes and b.flags.c_contiguous
+                and sys.getrefcount(b) == 3):
+            return False
     flags = g.flags
-    if not (flags.owndata and flags.writeable and flags.c_contiguous):
+    if not ((flags.owndata or b is not None) and flags.writeable and flags.c_contiguous):
         return False
     for o in grads_out:
         if g is o:
